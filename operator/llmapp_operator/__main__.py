@@ -1,0 +1,140 @@
+"""`llmapp-operator run|install-crd|demo` (also `python -m llmapp_operator`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import pathlib
+import sys
+from typing import Any
+
+from .config import PACKAGE_DIR, Settings
+from .redaction import RedactingFilter
+
+CRD_PATH = pathlib.Path(
+    next((str(p) for p in (PACKAGE_DIR.parent.parent / "crds" / "llmapp.yaml",
+                           pathlib.Path("/opt/llmapp-operator/crds/llmapp.yaml")) if p.exists()),
+         PACKAGE_DIR.parent.parent / "crds" / "llmapp.yaml")
+)
+
+
+def build_deps(settings: Settings) -> Any:
+    from .aws import StateBackend
+    from .reconcile import Deps
+    from .terraform import LocalRunner, RunGate
+
+    return Deps(
+        settings=settings,
+        runner=LocalRunner(settings),
+        backend=StateBackend(settings.aws_endpoint_url),
+        gate=RunGate(settings.max_concurrent_runs),
+    )
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+class ClusterUnreachable(RuntimeError):
+    pass
+
+
+def install_crd(path: pathlib.Path = CRD_PATH) -> str:
+    """Create or update the CRD in the current kube-context; one-line errors, no tracebacks."""
+    import kubernetes
+    import urllib3
+    import yaml
+
+    try:
+        try:
+            kubernetes.config.load_incluster_config()
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()
+    except (kubernetes.config.ConfigException, OSError) as exc:
+        raise ClusterUnreachable(f"no Kubernetes configuration found ({exc}); "
+                                 "set KUBECONFIG or run inside a cluster") from None
+    crd = yaml.safe_load(path.read_text())
+    api = kubernetes.client.ApiextensionsV1Api()
+    name = crd["metadata"]["name"]
+    try:
+        try:
+            current = api.read_custom_resource_definition(name, _request_timeout=10)
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            api.create_custom_resource_definition(crd, _request_timeout=10)
+            return f"created CRD {name}"
+        crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+        api.replace_custom_resource_definition(name, crd, _request_timeout=10)
+        return f"updated CRD {name}"
+    except kubernetes.client.ApiException as exc:
+        raise ClusterUnreachable(f"cannot install CRD {name}: {exc.status} {exc.reason}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        host = kubernetes.client.Configuration.get_default_copy().host
+        raise ClusterUnreachable(f"Kubernetes API at {host} is not reachable "
+                                 f"({type(exc).__name__}); check your kube-context") from None
+
+
+async def serve(settings: Settings, *, stop_flag: asyncio.Event | None = None,
+                ready_flag: asyncio.Event | None = None, deps: Any = None) -> None:
+    import kopf
+
+    from .handlers import registry
+
+    memo = kopf.Memo(deps=deps or build_deps(settings))
+    await kopf.operator(
+        registry=registry,
+        memo=memo,
+        standalone=not settings.peering,
+        priority=0,
+        peering_name=settings.peering_name if settings.peering else None,
+        namespaces=list(settings.namespaces),
+        clusterwide=not settings.namespaces,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+        liveness_endpoint=settings.liveness_endpoint,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmapp-operator", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="serve the current kube-context (installs the CRD first)")
+    run.add_argument("--skip-crd", action="store_true", help="do not install/update the CRD")
+    commands.add_parser("install-crd", help="create or update the LLMApp CRD and exit")
+    commands.add_parser("demo", help="the whole lifecycle on an embedded sandbox (no cluster, no cloud)")
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+
+    if command == "demo":
+        from .sandbox.demo import run_demo
+
+        return run_demo()
+
+    setup_logging(args.log_level)
+    try:
+        if command == "install-crd" or (command == "run" and not args.skip_crd):
+            print(install_crd(), file=sys.stderr)
+            if command == "install-crd":
+                return 0
+    except ClusterUnreachable as exc:
+        print(f"llmapp-operator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(Settings.from_env()))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

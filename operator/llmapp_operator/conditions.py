@@ -1,0 +1,174 @@
+"""Conditions, phases and the one rule set that derives them from what a reconcile did.
+
+kstatus semantics (understood by `kubectl wait`, Argo CD and Flux): `Ready` is the summary,
+`Reconciling` is True while work is under way, `Stalled` is True when progress needs a human.
+`lastTransitionTime` only moves when a condition's status changes. Pure: no I/O, `now` is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Phase(str, Enum):
+    PENDING = "Pending"
+    PLANNING = "Planning"
+    APPLYING = "Applying"
+    READY = "Ready"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+    SUSPENDED = "Suspended"
+
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+INFRA_APPLIED = "InfraApplied"
+GITHUB_SYNCED = "GitHubSynced"
+
+CONDITION_ORDER = (READY, RECONCILING, STALLED, INFRA_APPLIED, GITHUB_SYNCED)
+
+
+class Outcome(str, Enum):
+    """What one pass of the reconcile loop ended with."""
+
+    APPLIED = "Applied"          # infrastructure converged (and glue synced where configured)
+    UNCHANGED = "Unchanged"      # digest equal to the last applied one: nothing ran
+    IN_PROGRESS = "InProgress"   # a step is running now
+    RETRYING = "Retrying"        # a transient failure; the loop retries with backoff
+    STALLED = "Stalled"          # a permanent failure; waits for a spec change
+    SUSPENDED = "Suspended"
+    DELETING = "Deleting"        # teardown running or retrying
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+    observed_generation: int
+    last_transition_time: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "observedGeneration": self.observed_generation,
+            "lastTransitionTime": self.last_transition_time,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Condition:
+        return cls(
+            type=str(data.get("type", "")),
+            status=str(data.get("status", "Unknown")),
+            reason=str(data.get("reason", "")),
+            message=str(data.get("message", "")),
+            observed_generation=int(data.get("observedGeneration") or 0),
+            last_transition_time=str(data.get("lastTransitionTime", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """The facts a reconcile pass hands to `derive`; everything here is already redacted."""
+
+    outcome: Outcome
+    reason: str
+    message: str
+    generation: int
+    infra_applied: bool | None = None      # None: unknown / untouched this pass
+    github_synced: bool | None = None      # None: GitHub glue not configured
+    step: str | None = None                # the step that failed or runs (init, plan, apply…)
+
+
+PHASE_BY_OUTCOME = {
+    Outcome.APPLIED: Phase.READY,
+    Outcome.UNCHANGED: Phase.READY,
+    Outcome.STALLED: Phase.FAILED,
+    Outcome.SUSPENDED: Phase.SUSPENDED,
+    Outcome.DELETING: Phase.DELETING,
+}
+
+
+def phase_for(report: Report) -> Phase:
+    if report.outcome in PHASE_BY_OUTCOME:
+        return PHASE_BY_OUTCOME[report.outcome]
+    if report.step == "plan" or report.step == "init":
+        return Phase.PLANNING
+    if report.step in {"apply", "output", "github"}:
+        return Phase.APPLYING
+    return Phase.PENDING
+
+
+def _ready(report: Report) -> tuple[str, str, str]:
+    if report.outcome in (Outcome.APPLIED, Outcome.UNCHANGED):
+        return "True", report.reason, report.message
+    if report.outcome is Outcome.SUSPENDED:
+        return "False", "Suspended", "reconciliation is suspended (spec.suspend: true)"
+    return "False", report.reason, report.message
+
+
+def derive(
+    previous: Iterable[Mapping[str, Any]] | None, report: Report, now: str
+) -> list[dict[str, Any]]:
+    """The full condition list after this pass, with transition times carried over."""
+    old = {cond.type: cond for cond in map(Condition.from_dict, previous or ())}
+    working = report.outcome in (Outcome.IN_PROGRESS, Outcome.RETRYING, Outcome.DELETING)
+    wanted: dict[str, tuple[str, str, str]] = {
+        READY: _ready(report),
+        RECONCILING: ("True", report.reason, report.message) if working
+        else ("False", "Idle", "no reconciliation in progress"),
+        STALLED: ("True", report.reason, report.message) if report.outcome is Outcome.STALLED
+        else ("False", "Progressing", "not stalled"),
+    }
+    infra = _tristate(report.infra_applied, old.get(INFRA_APPLIED))
+    if infra is not None:
+        wanted[INFRA_APPLIED] = (
+            ("True", "Applied", "terraform apply succeeded") if infra
+            else ("False", report.reason, report.message)
+        )
+    github = _tristate(report.github_synced, old.get(GITHUB_SYNCED))
+    if github is not None:
+        wanted[GITHUB_SYNCED] = (
+            ("True", "Synced", "GitHub environment is in sync") if github
+            else ("False", report.reason, report.message)
+        )
+
+    result = []
+    for cond_type in CONDITION_ORDER:
+        if cond_type not in wanted:
+            continue
+        status, reason, message = wanted[cond_type]
+        before = old.get(cond_type)
+        moved = before is None or before.status != status or not before.last_transition_time
+        result.append(
+            Condition(
+                type=cond_type,
+                status=status,
+                reason=reason,
+                message=message,
+                observed_generation=report.generation,
+                last_transition_time=now if moved else before.last_transition_time,  # type: ignore[union-attr]
+            ).as_dict()
+        )
+    return result
+
+
+def _tristate(value: bool | None, before: Condition | None) -> bool | None:
+    """A pass that did not touch a part keeps what the previous pass found out about it."""
+    if value is not None:
+        return value
+    if before is None:
+        return None
+    return before.status == "True"
+
+
+def is_true(conditions: Sequence[Mapping[str, Any]] | None, cond_type: str) -> bool:
+    return any(c.get("type") == cond_type and c.get("status") == "True" for c in conditions or ())

@@ -1,0 +1,121 @@
+"""Operator settings: one typed dataclass, read from the environment (`LLMAPP_*`) once at start-up.
+
+Every knob has a default that works for a single-replica install with the built-in stack; a
+platform team sets the state bucket and, for multi-tenant clusters, the allow-list of modules.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+# In a source checkout the modules sit at the repository root; the image copies them to /opt.
+_SOURCE_TERRAFORM_DIR = PACKAGE_DIR.parent.parent / "terraform"
+
+
+def _default_modules() -> dict[str, pathlib.Path]:
+    root = pathlib.Path(os.environ.get("LLMAPP_TERRAFORM_DIR", _SOURCE_TERRAFORM_DIR))
+    return {"stack": root / "stack", "sandbox": root / "sandbox"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the platform team configures. Field docs double as the reference in README."""
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means cluster-wide."""
+
+    workdir: pathlib.Path = field(
+        default_factory=lambda: pathlib.Path(tempfile.gettempdir()) / "llmapp-operator"
+    )
+    """Where per-object Terraform workspaces live (one directory per LLMApp UID)."""
+
+    terraform_binary: str = "terraform"
+    """The terraform executable (on PATH by default)."""
+
+    modules: Mapping[str, pathlib.Path] = field(default_factory=_default_modules)
+    """Allow-list of Terraform modules `spec.terraform.module` may name. A module runs with the
+    operator's cloud identity, so users pick from this list and never give a path."""
+
+    max_concurrent_runs: int = 4
+    """Global bound on objects running Terraform at the same time (per operator replica)."""
+
+    default_timeout_seconds: int = 1800
+    """Per-step timeout used when the spec gives none."""
+
+    lock_timeout_seconds: int = 0
+    """How long a step waits for a held state lock before it reports StateLocked and backs off."""
+
+    state_bucket: str = "llmapp-operator-tfstate"
+    """Default S3 bucket for Terraform state (created versioned, encrypted and private if missing)."""
+
+    state_region: str = "us-east-1"
+    """Region of the state bucket."""
+
+    state_key_prefix: str = "llmapp"
+    """State keys are `<prefix>/<namespace>/<name>/terraform.tfstate`."""
+
+    lock_table: str | None = None
+    """DynamoDB table for state locking; None uses S3-native lock files (`use_lockfile`)."""
+
+    aws_endpoint_url: str | None = None
+    """Send S3/DynamoDB/STS calls (boto3 and the Terraform backend) here: moto or LocalStack."""
+
+    retry_base_seconds: float = 10.0
+    """First backoff after a transient failure; doubles per retry up to retry_max_seconds."""
+
+    retry_max_seconds: float = 600.0
+
+    peering: bool = False
+    """Kopf peering, so that exactly one of several replicas handles each object."""
+
+    peering_name: str = "llmapp-operator"
+
+    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
+    """Kopf's health endpoint for liveness/readiness probes; None turns it off."""
+
+    passthrough_env: tuple[str, ...] = (
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+        "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CA_BUNDLE", "HTTPS_PROXY", "HTTP_PROXY",
+        "NO_PROXY", "https_proxy", "http_proxy", "no_proxy", "SSL_CERT_FILE",
+    )
+    """Variables a Terraform child process inherits; everything else is dropped."""
+
+    @property
+    def plugin_cache_dir(self) -> pathlib.Path:
+        return self.workdir / "plugin-cache"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        base = cls()
+        modules = dict(base.modules)
+        for item in filter(None, env.get("LLMAPP_MODULES", "").split(",")):
+            name, _, path = item.partition("=")
+            modules[name.strip()] = pathlib.Path(path.strip())
+        return replace(
+            base,
+            namespaces=tuple(filter(None, env.get("LLMAPP_NAMESPACES", "").split(","))),
+            workdir=pathlib.Path(env.get("LLMAPP_WORKDIR", str(base.workdir))),
+            terraform_binary=env.get("LLMAPP_TERRAFORM_BINARY", base.terraform_binary),
+            modules=modules,
+            max_concurrent_runs=int(env.get("LLMAPP_MAX_CONCURRENT_RUNS", base.max_concurrent_runs)),
+            default_timeout_seconds=int(env.get("LLMAPP_RUN_TIMEOUT_SECONDS", base.default_timeout_seconds)),
+            lock_timeout_seconds=int(env.get("LLMAPP_LOCK_TIMEOUT_SECONDS", base.lock_timeout_seconds)),
+            state_bucket=env.get("LLMAPP_STATE_BUCKET", base.state_bucket),
+            state_region=env.get("LLMAPP_STATE_REGION", base.state_region),
+            state_key_prefix=env.get("LLMAPP_STATE_KEY_PREFIX", base.state_key_prefix),
+            lock_table=env.get("LLMAPP_LOCK_TABLE") or None,
+            aws_endpoint_url=env.get("LLMAPP_AWS_ENDPOINT_URL") or None,
+            retry_base_seconds=float(env.get("LLMAPP_RETRY_BASE_SECONDS", base.retry_base_seconds)),
+            retry_max_seconds=float(env.get("LLMAPP_RETRY_MAX_SECONDS", base.retry_max_seconds)),
+            peering=env.get("LLMAPP_PEERING", "false").lower() in {"1", "true", "yes"},
+            peering_name=env.get("LLMAPP_PEERING_NAME", base.peering_name),
+            liveness_endpoint=env.get("LLMAPP_LIVENESS_ENDPOINT", base.liveness_endpoint) or None,
+        )

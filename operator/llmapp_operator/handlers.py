@@ -1,0 +1,166 @@
+"""Thin Kopf handlers: the only module that knows kopf.
+
+Parse the object, call reconcile, write the status once, post an Event when the phase changes,
+and tell Kopf how to retry: transient errors -> kopf.TemporaryError with backoff; permanent
+errors -> a Stalled condition and a normal return (no retry until the spec changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import kopf
+
+from . import FINALIZER, GROUP, PLURAL, VERSION, conditions, reconcile
+from .conditions import Outcome, Report
+from .config import Settings
+from .model import InvalidSpec, LLMApp
+from .reconcile import Deps, Previous, Result
+
+ANNOTATION_PREFIX = "llmops.dev"
+registry = kopf.OperatorRegistry()
+log = logging.getLogger("llmapp_operator")
+
+
+def configure_kopf(settings: kopf.OperatorSettings, operator: Settings) -> None:
+    """Deliberate Kopf settings: our finalizer, our annotations, clean status, quiet Events."""
+    settings.persistence.finalizer = FINALIZER
+    # Kopf's handler progress and diff-base live in our own annotations, so nothing Kopf-internal
+    # lands in `status` (the schema would prune it) or in the user's view of the object.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    # We post our own short Events on phase changes; Kopf's per-log-line Events are noise.
+    settings.posting.level = logging.CRITICAL
+    settings.scanning.disabled = True
+    settings.peering.standalone = not operator.peering
+    settings.peering.name = operator.peering_name
+    settings.peering.mandatory = operator.peering
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.queueing.idle_timeout = 0.5
+    # Our own retry delays apply; this only bounds Kopf's own API-call retries.
+    settings.networking.error_backoffs = [1, 2, 5, 10]
+
+
+def backoff(retry: int, operator: Settings, hint: float | None = None) -> float:
+    """Exponential with jitter; a server-given delay (rate limit reset) wins when larger."""
+    delay = min(operator.retry_base_seconds * (2 ** min(retry, 16)), operator.retry_max_seconds)
+    delay *= random.uniform(0.8, 1.2)
+    return max(delay, hint or 0.0)
+
+
+def _deps(memo: Any) -> Deps:
+    deps = memo.get("deps")
+    if not isinstance(deps, Deps):
+        raise kopf.PermanentError("operator dependencies are not configured (memo.deps)")
+    return deps
+
+
+def _apply_result(body: kopf.Body, patch: kopf.Patch, previous: Previous, result: Result,
+                  deps: Deps) -> None:
+    status = reconcile.status_patch(previous, result, deps.clock())
+    patch.setdefault("status", {}).update(status)
+    _post_event(body, previous, result)
+
+
+def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
+    """One Event per phase change, plus one per new failure reason: short and secret-free."""
+    report = result.report
+    phase = conditions.phase_for(report).value
+    failing = result.error is not None
+    old_reason = next((c.get("reason") for c in previous.conditions if c.get("type") == "Ready"), None)
+    if phase == previous.phase and not (failing and report.reason != old_reason):
+        return
+    kopf.event(
+        body,
+        type="Warning" if failing else "Normal",
+        reason=report.reason if failing else phase,
+        message=report.message[:1024],
+    )
+
+
+def _progress_writer(body: kopf.Body, previous: Previous, deps: Deps) -> reconcile.ProgressHook:
+    """Long Terraform steps show up in `kubectl get` while they run (Planning, Applying)."""
+    namespace, name = body.metadata.namespace, body.metadata.name
+
+    async def write(report: Report) -> None:
+        status = {
+            "phase": conditions.phase_for(report).value,
+            "conditions": conditions.derive(previous.conditions, report, deps.clock()),
+        }
+        try:
+            await asyncio.to_thread(_patch_status, namespace, name, status)
+        except Exception as exc:  # progress is informative; the final write is what counts
+            log.warning("progress status write failed for %s/%s: %s", namespace, name,
+                        deps.redactor.redact(str(exc))[:200])
+        kopf.event(body, type="Normal", reason=status["phase"], message=report.message[:1024])
+
+    return write
+
+
+def _patch_status(namespace: str | None, name: str | None, status: dict[str, Any]) -> None:
+    import kubernetes  # the client is configured by Kopf's login (login_via_client)
+
+    api = kubernetes.client.CustomObjectsApi()
+    api.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _request_timeout=10
+    )
+
+
+@kopf.on.startup(registry=registry)
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    deps = _deps(memo)
+    configure_kopf(settings, deps.settings)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+@kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
+async def reconcile_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
+                           **_: Any) -> None:
+    deps = _deps(memo)
+    previous = Previous.from_status(body.get("status"))
+    generation = int(body.metadata.get("generation") or 0)
+    try:
+        app = LLMApp.from_body(body)
+    except InvalidSpec as exc:
+        result = Result(Report(Outcome.STALLED, "InvalidSpec", str(exc), generation),
+                        {"lastError": str(exc)})
+        _apply_result(body, patch, previous, result, deps)
+        return  # Stalled: nothing to retry until the spec changes
+    result = await reconcile.converge(app, deps, previous, _progress_writer(body, previous, deps))
+    _apply_result(body, patch, previous, result, deps)
+    if result.transient:
+        assert result.error is not None
+        raise kopf.TemporaryError(result.report.message,
+                                  delay=backoff(retry, deps.settings, getattr(result.error, "delay", None)))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
+async def teardown_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
+                          **_: Any) -> None:
+    deps = _deps(memo)
+    previous = Previous.from_status(body.get("status"))
+    generation = int(body.metadata.get("generation") or 0)
+    try:
+        app = LLMApp.from_body(body)
+    except InvalidSpec as exc:
+        if previous.last_attempted_digest is None and previous.last_applied_digest is None:
+            return  # never applied: nothing to destroy, let the finalizer go
+        message = (f"cannot destroy with an invalid spec ({exc}); fix the spec or set "
+                   "spec.deletionPolicy: Orphan to keep the AWS resources")
+        result = Result(Report(Outcome.DELETING, "InvalidSpec", message, generation),
+                        {"lastError": message}, error=None)
+        _apply_result(body, patch, previous, result, deps)
+        raise kopf.TemporaryError(message, delay=deps.settings.retry_max_seconds) from None
+    result = await reconcile.teardown(app, deps, previous)
+    if result.error is None:
+        return  # done: Kopf removes the finalizer; nothing left to write status to
+    _apply_result(body, patch, previous, result, deps)
+    hint = getattr(result.error, "delay", None)
+    raise kopf.TemporaryError(result.report.message, delay=backoff(retry, deps.settings, hint))

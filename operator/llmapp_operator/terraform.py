@@ -1,0 +1,364 @@
+"""Run Terraform: the Runner protocol and the local subprocess implementation.
+
+Each step runs `terraform` in its own process group with `-input=false -no-color`, a clean
+environment (only what the run needs), a per-step timeout and a shared plugin cache. Timeouts and
+cancellation interrupt the whole group (SIGTERM, so Terraform can release its state lock, then
+SIGKILL) and never leave an orphan behind. Every message that leaves this module is redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .config import Settings
+from .errors import PermanentError, TransientError
+from .modules import copy_module
+from .redaction import REDACTOR, Redactor, shorten
+from .workspace import Workspace
+
+PLAN_FILE = "tfplan"
+TFVARS_FILE = "terraform.tfvars.json"
+BACKEND_FILE = "backend.tfbackend"
+JOURNAL_FILE = "run.json"
+KILL_GRACE_SECONDS = 20.0
+
+Outputs = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    has_changes: bool
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    replace: int = 0
+    resources: tuple[tuple[str, str], ...] = ()   # (address, action) — never values
+
+
+class Runner(Protocol):
+    """What reconcile needs from Terraform; LocalRunner runs it here, a JobRunner in Jobs."""
+
+    async def init(self, ws: Workspace) -> None: ...
+    async def plan(self, ws: Workspace) -> PlanSummary: ...
+    async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs: ...
+    async def output(self, ws: Workspace) -> Outputs: ...
+    async def destroy(self, ws: Workspace) -> None: ...
+
+
+@dataclass
+class RunGate:
+    """The global bound on objects running Terraform at once, with figures for benchmarks."""
+
+    limit: int
+    in_flight: int = 0
+    max_in_flight: int = 0
+    waiting: int = 0
+    _semaphore: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._semaphore = asyncio.Semaphore(self.limit)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            self._semaphore.release()
+
+
+@dataclass(frozen=True)
+class Completed:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    id: str
+    who: str
+    path: str
+
+
+def summarize_plan(plan_json: Mapping[str, Any], has_changes: bool) -> PlanSummary:
+    """Counts and addresses from `terraform show -json PLAN` (pure)."""
+    counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
+    resources = []
+    for change in plan_json.get("resource_changes", []):
+        actions = list(change.get("change", {}).get("actions", []))
+        if actions == ["create"]:
+            action = "add"
+        elif actions == ["update"]:
+            action = "change"
+        elif actions == ["delete"]:
+            action = "destroy"
+        elif sorted(actions) == ["create", "delete"]:
+            action = "replace"
+        else:
+            continue  # no-op and read
+        counts[action] += 1
+        resources.append((str(change.get("address", "")), action))
+    # Terraform's own summary counts a replacement as one add and one destroy; so do we.
+    return PlanSummary(
+        has_changes=has_changes,
+        add=counts["add"] + counts["replace"],
+        change=counts["change"],
+        destroy=counts["destroy"] + counts["replace"],
+        replace=counts["replace"],
+        resources=tuple(resources),
+    )
+
+
+def public_outputs(output_json: Mapping[str, Any]) -> Outputs:
+    """`terraform output -json` minus sensitive outputs, which never reach status."""
+    return {
+        name: item.get("value")
+        for name, item in sorted(output_json.items())
+        if not item.get("sensitive", False)
+    }
+
+
+def parse_lock_info(text: str) -> LockInfo | None:
+    """The `Lock Info:` block of a lock conflict; the id line's first field is exactly `ID:`."""
+    if "Lock Info:" not in text:
+        return None
+    fields: dict[str, str] = {}
+    for line in text.split("Lock Info:", 1)[1].splitlines():
+        match = re.match(r"^\s*(ID|Who|Path):\s*(.*)$", line)
+        if match and match.group(1) not in fields:
+            fields[match.group(1)] = match.group(2).strip()
+    if "ID" not in fields:
+        return None
+    return LockInfo(id=fields["ID"], who=fields.get("Who", ""), path=fields.get("Path", ""))
+
+
+_PERMANENT_MARKERS = (
+    "Invalid value for variable", "Unsupported argument", "Missing required argument",
+    "Reference to undeclared", "Unsupported block type", "Unsupported attribute",
+    "Invalid reference", "Argument or block definition required", "Invalid expression",
+    "No value for required variable", "Invalid variable", "Duplicate ",
+)
+_DENIED_MARKERS = (
+    "AccessDenied", "not authorized to perform", "InvalidClientTokenId", "SignatureDoesNotMatch",
+    "UnrecognizedClientException", "AuthorizationError",
+)
+
+
+def error_summary(stderr: str) -> str:
+    """The first `Error:` paragraph of Terraform's human output, which names the problem."""
+    lines = [line.rstrip() for line in stderr.splitlines()]
+    for index, line in enumerate(lines):
+        if line.lstrip("│ ").startswith("Error:"):
+            paragraph = [line.lstrip("│ ")]
+            for follow in lines[index + 1 : index + 8]:
+                text = follow.lstrip("│ ").strip()
+                if text:
+                    paragraph.append(text)
+            return " ".join(paragraph)
+    tail = [line for line in lines if line.strip()]
+    return " ".join(tail[-3:]) or "terraform failed without a message"
+
+
+def classify_failure(step: str, stderr: str, redactor: Redactor) -> TransientError | PermanentError:
+    message = shorten(redactor.redact(f"terraform {step}: {error_summary(stderr)}"))
+    if "Error acquiring the state lock" in stderr:
+        return TransientError(message, reason="StateLocked")
+    if "Saved plan is stale" in stderr:
+        return TransientError(message, reason="StalePlan")
+    if any(marker in stderr for marker in _DENIED_MARKERS):
+        return PermanentError(message, reason="AccessDenied")
+    if any(marker in stderr for marker in _PERMANENT_MARKERS):
+        return PermanentError(message, reason="InvalidModuleInput")
+    # Anything else (cloud API errors, throttling, eventual consistency, network) is retried
+    # with backoff: the loop is never hot, and the message stays visible in status meanwhile.
+    return TransientError(message, reason="TerraformFailed")
+
+
+class LocalRunner:
+    """Runs terraform as a child process of the operator, one workspace directory per object."""
+
+    def __init__(self, settings: Settings, redactor: Redactor = REDACTOR) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.processes_started = 0
+        self._hostname = socket.gethostname()
+
+    # -- the protocol ------------------------------------------------------------------------
+    async def init(self, ws: Workspace) -> None:
+        await asyncio.to_thread(self._prepare, ws)
+        await self._run(ws, "init", ["init", "-input=false", "-no-color", "-reconfigure",
+                                     f"-backend-config=../{BACKEND_FILE}"])
+
+    async def plan(self, ws: Workspace) -> PlanSummary:
+        done = await self._run(
+            ws, "plan",
+            ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={PLAN_FILE}",
+             f"-var-file=../{TFVARS_FILE}", *self._lock_args(ws)],
+            ok_codes=(0, 2),
+        )
+        shown = await self._run(ws, "show", ["show", "-json", "-no-color", PLAN_FILE])
+        return summarize_plan(json.loads(shown.stdout), has_changes=done.code == 2)
+
+    async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs:
+        if plan.has_changes:
+            await self._run(ws, "apply", ["apply", "-input=false", "-no-color",
+                                          *self._lock_args(ws), PLAN_FILE])
+        return await self.output(ws)
+
+    async def output(self, ws: Workspace) -> Outputs:
+        done = await self._run(ws, "output", ["output", "-json", "-no-color"])
+        return public_outputs(json.loads(done.stdout or "{}"))
+
+    async def destroy(self, ws: Workspace) -> None:
+        await self._run(ws, "destroy", ["destroy", "-auto-approve", "-input=false", "-no-color",
+                                        f"-var-file=../{TFVARS_FILE}", *self._lock_args(ws)])
+
+    # -- workspace files ---------------------------------------------------------------------
+    def _prepare(self, ws: Workspace) -> None:
+        ws.directory.mkdir(parents=True, exist_ok=True)
+        self.settings.plugin_cache_dir.mkdir(parents=True, exist_ok=True)
+        copy_module(ws.module.path, ws.module_dir)
+        (ws.directory / TFVARS_FILE).write_text(json.dumps(ws.tfvars, indent=2, sort_keys=True))
+        (ws.directory / BACKEND_FILE).write_text(ws.backend.as_tfbackend())
+
+    def _lock_args(self, ws: Workspace) -> list[str]:
+        return [f"-lock-timeout={ws.lock_timeout_seconds}s"]
+
+    def _environment(self) -> dict[str, str]:
+        env = {name: os.environ[name] for name in self.settings.passthrough_env if name in os.environ}
+        env.update(
+            PATH=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            HOME=str(self.settings.workdir),
+            TF_IN_AUTOMATION="1",
+            TF_INPUT="0",
+            TF_PLUGIN_CACHE_DIR=str(self.settings.plugin_cache_dir),
+            CHECKPOINT_DISABLE="1",
+            TF_CLI_CONFIG_FILE=os.environ.get("TF_CLI_CONFIG_FILE", "/dev/null"),
+        )
+        return env
+
+    # -- processes ---------------------------------------------------------------------------
+    async def _run(
+        self, ws: Workspace, step: str, args: Sequence[str], *, ok_codes: Sequence[int] = (0,),
+        recover_lock: bool = True,
+    ) -> Completed:
+        done = await self._spawn(ws, step, args)
+        if done.code in ok_codes:
+            return done
+        lock = parse_lock_info(done.stderr)
+        if lock is not None and recover_lock and await self._recover_lock(ws, lock):
+            return await self._run(ws, step, args, ok_codes=ok_codes, recover_lock=False)
+        raise classify_failure(step, done.stderr, self.redactor)
+
+    async def _spawn(self, ws: Workspace, step: str, args: Sequence[str]) -> Completed:
+        process = await asyncio.create_subprocess_exec(
+            self.settings.terraform_binary, f"-chdir={ws.module_dir}", *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._environment(),
+            cwd=str(ws.directory),
+            start_new_session=True,  # own process group: we can stop terraform and its children
+        )
+        self.processes_started += 1
+        self._write_journal(ws, step, process.pid)
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), ws.timeout_seconds)
+        except TimeoutError:
+            await asyncio.shield(self._stop_group(process))
+            self._clear_journal(ws)
+            raise TransientError(
+                f"terraform {step} did not finish within {ws.timeout_seconds}s and was stopped",
+                reason="TerraformTimeout",
+            ) from None
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop_group(process))
+            self._clear_journal(ws)
+            raise
+        self._clear_journal(ws)
+        return Completed(process.returncode or 0, stdout.decode(errors="replace"),
+                         stderr.decode(errors="replace"))
+
+    async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM lets Terraform stop gracefully and release the lock; SIGKILL if it will not."""
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+                break
+            except TimeoutError:
+                continue
+        # Children that ignored SIGTERM (provisioners) go with the group's SIGKILL.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    # -- state-lock recovery -----------------------------------------------------------------
+    def _write_journal(self, ws: Workspace, step: str, pid: int) -> None:
+        record = {"host": self._hostname, "pid": pid, "step": step, "started": time.time(),
+                  "state": ws.backend.key}
+        (ws.directory / JOURNAL_FILE).write_text(json.dumps(record))
+
+    def _clear_journal(self, ws: Workspace) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (ws.directory / JOURNAL_FILE).unlink()
+
+    def _read_journal(self, ws: Workspace) -> dict[str, Any] | None:
+        try:
+            data = json.loads((ws.directory / JOURNAL_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def _recover_lock(self, ws: Workspace, lock: LockInfo) -> bool:
+        """Force-unlock only a lock provably left by this operator's own dead run for this object.
+
+        Proof: our journal for this workspace names a run on this host whose process is gone,
+        and the lock was taken on this host for this object's state key. A lock held by any
+        other run (another replica, a human, a live process) is left alone: StateLocked retries.
+        """
+        journal = self._read_journal(ws)
+        if journal is None or journal.get("host") != self._hostname:
+            return False
+        if not lock.who.endswith("@" + self._hostname) or not lock.path.endswith(ws.backend.key):
+            return False
+        if _process_alive(int(journal.get("pid", 0))):
+            return False
+        self._clear_journal(ws)
+        done = await self._spawn(ws, "force-unlock", ["force-unlock", "-force", lock.id])
+        return done.code == 0
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped) still answers kill(0); it holds no lock any more.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

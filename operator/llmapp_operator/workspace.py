@@ -1,0 +1,212 @@
+"""Spec + settings -> what one Terraform run needs: variables, backend, directory, digest.
+
+Pure: the same inputs always give the same Workspace and the same digest, and nothing here
+reads files or the network (module facts arrive as a ModuleInfo). Variables are rendered as JSON
+values for a `*.tfvars.json` file, never by templating HCL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .model import InvalidSpec, LLMApp
+
+NAME_MAX = 24          # the stack appends suffixes such as "-alb-tg"; AWS caps ALB/TG names at 32
+_HASH_LEN = 6
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """What the operator knows about an allow-listed module (read once by modules.py)."""
+
+    name: str
+    path: pathlib.Path
+    digest: str
+    variables: Mapping[str, bool]   # name -> required
+    outputs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    bucket: str
+    key: str
+    region: str
+    dynamodb_table: str | None = None
+    endpoint_url: str | None = None
+
+    def as_tfbackend(self) -> str:
+        """The `-backend-config=FILE` content; it holds no credentials."""
+        lines = [
+            f"bucket = {json.dumps(self.bucket)}",
+            f"key = {json.dumps(self.key)}",
+            f"region = {json.dumps(self.region)}",
+            "encrypt = true",
+        ]
+        if self.dynamodb_table:
+            lines.append(f"dynamodb_table = {json.dumps(self.dynamodb_table)}")
+        else:
+            lines.append("use_lockfile = true")
+        if self.endpoint_url:
+            # An S3-compatible endpoint (moto, LocalStack): path-style addressing and no account
+            # look-ups, which such endpoints may not answer.
+            url = json.dumps(self.endpoint_url)
+            lines += [
+                f"endpoints = {{ s3 = {url}, dynamodb = {url}, sts = {url} }}",
+                "use_path_style = true",
+                "skip_credentials_validation = true",
+                "skip_requesting_account_id = true",
+                "skip_metadata_api_check = true",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    uid: str
+    directory: pathlib.Path
+    module: ModuleInfo
+    tfvars: Mapping[str, Any]
+    backend: BackendConfig
+    timeout_seconds: int
+    lock_timeout_seconds: int
+    digest: str
+    secret_values: tuple[str, ...] = field(default=(), repr=False)
+    """Values the runner must redact from anything it reports (never written to disk here)."""
+
+    @property
+    def module_dir(self) -> pathlib.Path:
+        return self.directory / "module"
+
+
+def resource_name(namespace: str, name: str) -> str:
+    """A deterministic AWS-compliant prefix: readable part + hash of the full identity.
+
+    The hash keeps `a-b/c` and `a/b-c` apart and keeps long names unique after truncation.
+    """
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:_HASH_LEN]
+    readable = re.sub(r"[^a-z0-9-]+", "-", f"{namespace}-{name}".lower()).strip("-")
+    readable = re.sub(r"-{2,}", "-", readable)
+    if not readable or not readable[0].isalpha():
+        readable = "app-" + readable
+    readable = readable[: NAME_MAX - _HASH_LEN - 1].rstrip("-")
+    return f"{readable}-{digest}"
+
+
+def state_key(prefix: str, namespace: str, name: str) -> str:
+    return f"{prefix.strip('/')}/{namespace}/{name}/terraform.tfstate"
+
+
+def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str, Any]:
+    """The variable contract every allow-listed module is written against."""
+    spec = app.spec
+    github = spec.github
+    return {
+        "name": resource_name(app.ref.namespace, app.ref.name),
+        "environment": spec.environment,
+        "aws_region": spec.aws.region,
+        "github_repository": github.repository if github else "",
+        "github_environment": app.github_environment or spec.environment,
+        "container_port": spec.app.container_port,
+        "task_cpu": spec.app.cpu,
+        "task_memory": spec.app.memory,
+        "desired_count": spec.app.desired_count,
+        "health_check_path": spec.app.health_check_path,
+        "image": spec.app.image,
+        "app_environment": dict(sorted(spec.app.env.items())),
+        "app_secret_arns": dict(sorted(secret_arns.items())),
+        "vpc_cidr": spec.network.vpc_cidr,
+        "az_count": spec.network.az_count,
+        "single_nat_gateway": spec.network.single_nat_gateway,
+        "tags": {
+            "llmops.dev/namespace": app.ref.namespace,
+            "llmops.dev/name": app.ref.name,
+            "llmops.dev/environment": spec.environment,
+        },
+    }
+
+
+def render_variables(
+    app: LLMApp, module: ModuleInfo, secret_arns: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Standard variables the module declares, plus `spec.terraform.vars`, checked before any run."""
+    standard = standard_variables(app, secret_arns or {})
+    extra = dict(app.spec.terraform.vars)
+    overriding = sorted(set(extra) & set(standard))
+    if overriding:
+        raise InvalidSpec(
+            f"spec.terraform.vars: {', '.join(overriding)} are set by the operator from the spec; "
+            "use the dedicated spec fields instead"
+        )
+    unknown = sorted(set(extra) - set(module.variables))
+    if unknown:
+        raise InvalidSpec(
+            f"spec.terraform.vars: module {module.name!r} declares no variable "
+            f"{', '.join(unknown)}"
+        )
+    tfvars = {key: value for key, value in standard.items() if key in module.variables}
+    tfvars.update(extra)
+    missing = sorted(name for name, required in module.variables.items() if required and name not in tfvars)
+    if missing:
+        raise InvalidSpec(
+            f"module {module.name!r} requires variable(s) {', '.join(missing)}: "
+            "set them in spec.terraform.vars"
+        )
+    return dict(sorted(tfvars.items()))
+
+
+def render_backend(app: LLMApp, settings: Settings) -> BackendConfig:
+    backend = app.spec.terraform.backend
+    return BackendConfig(
+        bucket=backend.bucket or settings.state_bucket,
+        key=state_key(backend.key_prefix or settings.state_key_prefix, app.ref.namespace, app.ref.name),
+        region=backend.region or settings.state_region,
+        dynamodb_table=backend.dynamodb_table or settings.lock_table,
+        endpoint_url=settings.aws_endpoint_url,
+    )
+
+
+def render(
+    app: LLMApp,
+    settings: Settings,
+    module: ModuleInfo,
+    *,
+    secret_arns: Mapping[str, str] | None = None,
+    secret_values: tuple[str, ...] = (),
+) -> Workspace:
+    tfvars = render_variables(app, module, secret_arns)
+    backend = render_backend(app, settings)
+    return Workspace(
+        uid=app.ref.uid,
+        directory=settings.workdir / "workspaces" / app.ref.uid,
+        module=module,
+        tfvars=tfvars,
+        backend=backend,
+        timeout_seconds=app.spec.terraform.timeout_seconds or settings.default_timeout_seconds,
+        lock_timeout_seconds=settings.lock_timeout_seconds,
+        digest=input_digest(module, tfvars, backend),
+        secret_values=secret_values,
+    )
+
+
+def input_digest(module: ModuleInfo, tfvars: Mapping[str, Any], backend: BackendConfig) -> str:
+    """Changes exactly when a Terraform run could produce a different result.
+
+    Timeouts and other run knobs are left out on purpose: changing them must not re-apply.
+    """
+    payload = json.dumps(
+        {
+            "module": [module.name, module.digest],
+            "tfvars": tfvars,
+            "backend": [backend.bucket, backend.key, backend.region, backend.dynamodb_table],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()[:32]

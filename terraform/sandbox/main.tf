@@ -1,0 +1,59 @@
+# Sandbox stand-in for terraform/stack: one terraform_data per AWS building block, so the whole
+# operator lifecycle (init, plan, apply, outputs, destroy, S3 state and locking) runs with no
+# provider download and no cloud. Used by `make demo` and the integration tests.
+
+terraform {
+  required_version = ">= 1.9"
+  backend "s3" {}
+}
+
+locals {
+  container_name = "${var.name}-app"
+  account_id     = "000000000000"
+  ecr_registry   = "${local.account_id}.dkr.ecr.${var.aws_region}.amazonaws.com"
+}
+
+resource "terraform_data" "vpc" {
+  input = { cidr = var.vpc_cidr, az_count = var.az_count, single_nat_gateway = var.single_nat_gateway }
+}
+
+resource "terraform_data" "alb_logs_bucket" {
+  input = { bucket = "${var.name}-alb-logs", retention_days = var.alb_log_retention_days }
+}
+
+resource "terraform_data" "alb" {
+  input = {
+    vpc               = terraform_data.vpc.id
+    logs              = terraform_data.alb_logs_bucket.output.bucket
+    port              = var.container_port
+    health_check_path = var.health_check_path
+    https             = var.certificate_arn != ""
+  }
+}
+
+resource "terraform_data" "ecr" {
+  input = { repository = var.name, keep_images = var.ecr_keep_images }
+}
+
+resource "terraform_data" "ecs_service" {
+  input = {
+    cluster       = "${var.name}-cluster"
+    service       = "${var.name}-service"
+    family        = "${var.name}-task"
+    cpu           = var.task_cpu
+    memory        = var.task_memory
+    desired_count = var.desired_count
+    image         = var.image != "" ? var.image : "${local.ecr_registry}/${var.name}:latest"
+    environment   = var.app_environment
+    secret_arns   = var.app_secret_arns
+    alb           = terraform_data.alb.id
+  }
+}
+
+resource "terraform_data" "deploy_role" {
+  input = {
+    arn     = "arn:aws:iam::${local.account_id}:role/${var.name}-deploy"
+    subject = "repo:${var.github_repository}:environment:${var.github_environment}"
+    oidc    = var.create_github_oidc_provider
+  }
+}

@@ -1,0 +1,64 @@
+output "alb_dns" {
+  description = "DNS name of the application load balancer."
+  value       = "${var.name}-${substr(terraform_data.alb.id, 0, 8)}.${var.aws_region}.elb.amazonaws.com"
+}
+
+output "url" {
+  description = "Public URL of the app."
+  value       = "${var.certificate_arn != "" ? "https" : "http"}://${var.name}-${substr(terraform_data.alb.id, 0, 8)}.${var.aws_region}.elb.amazonaws.com"
+}
+
+output "ecs_cluster_name" {
+  description = "ECS cluster name."
+  value       = terraform_data.ecs_service.output.cluster
+}
+
+output "ecs_service_name" {
+  description = "ECS service name."
+  value       = terraform_data.ecs_service.output.service
+}
+
+output "ecs_task_definition_family" {
+  description = "Task definition family the app's CD renders."
+  value       = terraform_data.ecs_service.output.family
+}
+
+output "container_name" {
+  description = "Name of the app container in the task definition."
+  value       = local.container_name
+}
+
+output "ecr_repository_name" {
+  description = "ECR repository name."
+  value       = terraform_data.ecr.output.repository
+}
+
+output "ecr_repository_url" {
+  description = "ECR repository URL."
+  value       = "${local.ecr_registry}/${terraform_data.ecr.output.repository}"
+}
+
+output "ecr_registry" {
+  description = "ECR registry host."
+  value       = local.ecr_registry
+}
+
+output "deploy_role_arn" {
+  description = "IAM role the app's GitHub Actions assume through OIDC."
+  value       = terraform_data.deploy_role.output.arn
+}
+
+output "alb_logs_bucket" {
+  description = "S3 bucket holding ALB access logs."
+  value       = terraform_data.alb_logs_bucket.output.bucket
+}
+
+output "vpc_id" {
+  description = "VPC id."
+  value       = "vpc-${substr(replace(terraform_data.vpc.id, "-", ""), 0, 17)}"
+}
+
+output "aws_region" {
+  description = "AWS region of the stack."
+  value       = var.aws_region
+}

@@ -1,0 +1,217 @@
+"""reconcile.converge/teardown with the real terraform binary, the real S3 backend on moto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from llmapp_operator.conditions import Outcome
+from llmapp_operator.model import LLMApp
+from llmapp_operator.reconcile import Deps, Previous, Result, converge, status_patch, teardown
+from llmapp_operator.terraform import LocalRunner, RunGate
+from llmapp_operator.workspace import state_key
+from tests.conftest import needs_terraform
+from tests.integration.conftest import TerraformLog, state_resources
+
+pytestmark = needs_terraform
+
+SANDBOX_RESOURCES = [
+    "terraform_data.alb", "terraform_data.alb_logs_bucket", "terraform_data.deploy_role",
+    "terraform_data.ecr", "terraform_data.ecs_service", "terraform_data.vpc",
+]
+
+
+def make_app(name: str = "rags", namespace: str = "team-a", uid: str | None = None, **spec: Any) -> LLMApp:
+    body = {
+        "metadata": {"name": name, "namespace": namespace, "uid": uid or f"uid-{namespace}-{name}",
+                     "generation": spec.pop("generation", 1)},
+        "spec": {
+            "environment": "dev",
+            "aws": {"region": "us-east-1"},
+            "github": {"repository": "acme/rags"},
+            "terraform": {"module": "sandbox"},
+            **spec,
+        },
+    }
+    return LLMApp.from_body(body)
+
+
+def after(previous: Previous, result: Result) -> Previous:
+    return Previous.from_status(status_patch(previous, result, "2026-11-24T00:00:00Z"))
+
+
+async def test_create_apply_outputs_url_and_state(deps: Deps, s3, settings, terraform_log: TerraformLog) -> None:
+    app = make_app()
+    result = await converge(app, deps, Previous())
+
+    assert result.error is None, result.report.message
+    assert result.report.outcome is Outcome.APPLIED
+    fields = result.fields
+    assert fields["url"].startswith("http://") and fields["url"].endswith(".us-east-1.elb.amazonaws.com")
+    assert fields["outputs"]["ecs_cluster_name"].endswith("-cluster")
+    assert fields["plan"] == {"add": 6, "change": 0, "destroy": 0, "replace": 0}
+    assert fields["lastAppliedDigest"] == fields["lastAttemptedDigest"]
+    assert terraform_log.commands() == ["init", "plan", "show", "apply", "output"]
+    key = state_key(settings.state_key_prefix, "team-a", "rags")
+    assert state_resources(s3, settings.state_bucket, key) == SANDBOX_RESOURCES
+    # The state bucket was bootstrapped private, versioned and encrypted.
+    assert s3.get_bucket_versioning(Bucket=settings.state_bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=settings.state_bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert s3.get_bucket_encryption(Bucket=settings.state_bucket)["ServerSideEncryptionConfiguration"]
+    # No lock left behind.
+    assert "Contents" not in s3.list_objects_v2(Bucket=settings.state_bucket, Prefix=key + ".tflock")
+
+
+async def test_unchanged_resync_starts_no_terraform(deps: Deps, terraform_log: TerraformLog) -> None:
+    app = make_app()
+    first = await converge(app, deps, Previous())
+    assert first.error is None
+    count = terraform_log.count()
+
+    second = await converge(app, deps, after(Previous(), first))
+    assert second.report.outcome is Outcome.UNCHANGED
+    assert terraform_log.count() == count  # zero processes for an unchanged digest
+
+
+async def test_spec_change_replans_and_reapplies(deps: Deps, s3, settings) -> None:
+    first = await converge(make_app(), deps, Previous())
+    changed = make_app(app={"cpu": 2048, "memory": 4096, "desiredCount": 2}, generation=2)
+    second = await converge(changed, deps, after(Previous(), first))
+
+    assert second.error is None, second.report.message
+    assert second.fields["plan"]["change"] == 1  # only the ECS service input changed
+    assert second.fields["lastAppliedDigest"] != first.fields["lastAppliedDigest"]
+    assert second.report.generation == 2
+
+
+async def test_teardown_destroys_everything(deps: Deps, s3, settings) -> None:
+    app = make_app()
+    first = await converge(app, deps, Previous())
+    result = await teardown(app, deps, after(Previous(), first))
+
+    assert result.error is None, result.report.message
+    key = state_key(settings.state_key_prefix, "team-a", "rags")
+    assert state_resources(s3, settings.state_bucket, key) == []
+
+
+async def test_orphan_policy_keeps_state(deps: Deps, s3, settings, terraform_log: TerraformLog) -> None:
+    app = make_app(deletionPolicy="Orphan")
+    first = await converge(app, deps, Previous())
+    count = terraform_log.count()
+    result = await teardown(app, deps, after(Previous(), first))
+
+    assert result.error is None and result.report.reason == "Orphaned"
+    assert terraform_log.count() == count
+    key = state_key(settings.state_key_prefix, "team-a", "rags")
+    assert state_resources(s3, settings.state_bucket, key) == SANDBOX_RESOURCES
+
+
+async def test_failing_destroy_reports_and_keeps_state(deps: Deps, s3, settings, tmp_path: pathlib.Path) -> None:
+    marker = tmp_path / "fail-destroy"
+    marker.touch()
+    app = make_app(terraform={"module": "failing-destroy", "vars": {"fail_destroy_marker": str(marker)}})
+    first = await converge(app, deps, Previous())
+    assert first.error is None, first.report.message
+
+    failed = await teardown(app, deps, after(Previous(), first))
+    assert failed.transient and failed.report.outcome is Outcome.DELETING
+    assert failed.report.reason == "TerraformFailed"
+    assert "terraform destroy" in failed.report.message
+    key = state_key(settings.state_key_prefix, "team-a", "rags")
+    assert state_resources(s3, settings.state_bucket, key) == ["terraform_data.guarded"]
+
+    marker.unlink()  # the cause goes away: the retry succeeds
+    done = await teardown(app, deps, after(Previous(), first))
+    assert done.error is None, done.report.message
+    assert state_resources(s3, settings.state_bucket, key) == []
+
+
+async def test_state_lock_held_by_another_run_is_transient(deps: Deps, s3, settings) -> None:
+    app = make_app()
+    first = await converge(app, deps, Previous())
+    key = state_key(settings.state_key_prefix, "team-a", "rags")
+    lock = {"ID": "5b3c0d8e-0000-4000-8000-000000000001", "Operation": "OperationTypeApply",
+            "Info": "", "Who": "someone@elsewhere", "Version": "1.11.4",
+            "Created": "2026-11-24T00:00:00Z", "Path": f"{settings.state_bucket}/{key}"}
+    s3.put_object(Bucket=settings.state_bucket, Key=key + ".tflock", Body=json.dumps(lock).encode())
+
+    changed = make_app(app={"desiredCount": 3}, generation=2)
+    blocked = await converge(changed, deps, after(Previous(), first))
+    assert blocked.transient and blocked.report.reason == "StateLocked"
+    assert blocked.report.outcome is Outcome.RETRYING
+    assert "lastAppliedDigest" not in blocked.fields
+    # Someone else's lock is never broken by us.
+    s3.head_object(Bucket=settings.state_bucket, Key=key + ".tflock")
+
+    s3.delete_object(Bucket=settings.state_bucket, Key=key + ".tflock")
+    retried = await converge(changed, deps, after(Previous(), first))
+    assert retried.error is None, retried.report.message
+
+
+async def test_two_objects_keep_separate_state(deps: Deps, s3, settings) -> None:
+    a = make_app(name="one")
+    b = make_app(name="two", namespace="team-b")
+    results = await asyncio.gather(converge(a, deps, Previous()), converge(b, deps, Previous()))
+    assert all(r.error is None for r in results), [r.report.message for r in results]
+    assert results[0].fields["url"] != results[1].fields["url"]
+    for namespace, name in (("team-a", "one"), ("team-b", "two")):
+        key = state_key(settings.state_key_prefix, namespace, name)
+        assert state_resources(s3, settings.state_bucket, key) == SANDBOX_RESOURCES
+
+    await teardown(a, deps, after(Previous(), results[0]))
+    assert state_resources(s3, settings.state_bucket, state_key(settings.state_key_prefix, "team-b", "two")) \
+        == SANDBOX_RESOURCES
+
+
+async def test_concurrency_bound_is_respected(settings) -> None:
+    bounded = replace(settings, max_concurrent_runs=2)
+    gate = RunGate(bounded.max_concurrent_runs)
+    from llmapp_operator.aws import StateBackend
+
+    deps = Deps(settings=bounded, runner=LocalRunner(bounded), backend=StateBackend(bounded.aws_endpoint_url),
+                gate=gate)
+    apps = [make_app(name=f"app-{i}") for i in range(5)]
+    results = await asyncio.gather(*(converge(app, deps, Previous()) for app in apps))
+    assert all(r.error is None for r in results)
+    assert gate.max_in_flight == 2
+
+
+async def test_timeout_stops_the_run_and_releases_the_lock(deps: Deps, s3, settings, tmp_path: pathlib.Path) -> None:
+    # A terraform that hangs: the wrapper sleeps instead of exec'ing for `apply`.
+    slow = tmp_path / "slow-terraform"
+    slow.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in apply) sleep 30;; esac\n'
+        f'exec {settings.terraform_binary} "$@"\n'
+    )
+    slow.chmod(0o755)
+    slow_settings = replace(settings, terraform_binary=str(slow))
+    slow_deps = replace(deps, settings=slow_settings, runner=LocalRunner(slow_settings))
+    app = make_app(terraform={"module": "sandbox", "timeout": "2s"})
+
+    result = await converge(app, slow_deps, Previous())
+    assert result.transient and result.report.reason == "TerraformTimeout"
+    # The whole process group is gone (no orphan `sleep`).
+    import subprocess
+
+    leftovers = subprocess.run(["pgrep", "-f", str(slow)], capture_output=True, text=True).stdout.strip()
+    assert leftovers == ""
+
+
+async def test_invalid_module_vars_fail_before_any_run(deps: Deps, terraform_log: TerraformLog) -> None:
+    app = make_app(terraform={"module": "sandbox", "vars": {"no_such_variable": 1}})
+    result = await converge(app, deps, Previous())
+    assert result.report.outcome is Outcome.STALLED
+    assert "no_such_variable" in result.report.message
+    assert terraform_log.count() == 0
+
+    unknown = make_app(terraform={"module": "not-offered"})
+    result = await converge(unknown, deps, Previous())
+    assert result.report.outcome is Outcome.STALLED and result.report.reason == "UnknownModule"
+    assert terraform_log.count() == 0
