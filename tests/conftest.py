@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import shutil
@@ -21,3 +22,6 @@ TERRAFORM = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(
     TERRAFORM is None, reason="terraform binary not on PATH: integration tests need the real CLI"
 )
+
+# moto's werkzeug server logs every request at INFO; keep test failure output readable.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import pathlib
 import sys
@@ -20,7 +21,9 @@ CRD_PATH = pathlib.Path(
 
 
 def build_deps(settings: Settings) -> Any:
-    from .aws import StateBackend
+    from . import github_sync
+    from .aws import AppSecrets, StateBackend
+    from .kube_secrets import KubeSecrets
     from .reconcile import Deps
     from .terraform import LocalRunner, RunGate
 
@@ -29,6 +32,9 @@ def build_deps(settings: Settings) -> Any:
         runner=LocalRunner(settings),
         backend=StateBackend(settings.aws_endpoint_url),
         gate=RunGate(settings.max_concurrent_runs),
+        secrets=KubeSecrets(),
+        app_secrets=AppSecrets(settings.aws_endpoint_url),
+        github=github_sync,
     )
 
 
@@ -55,9 +61,9 @@ def install_crd(path: pathlib.Path = CRD_PATH) -> str:
 
     try:
         try:
-            kubernetes.config.load_incluster_config()
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
         except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config()
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
     except (kubernetes.config.ConfigException, OSError) as exc:
         raise ClusterUnreachable(f"no Kubernetes configuration found ({exc}); "
                                  "set KUBECONFIG or run inside a cluster") from None
@@ -72,7 +78,7 @@ def install_crd(path: pathlib.Path = CRD_PATH) -> str:
                 raise
             api.create_custom_resource_definition(crd, _request_timeout=10)
             return f"created CRD {name}"
-        crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+        crd["metadata"]["resourceVersion"] = current.metadata.resource_version if current.metadata else None
         api.replace_custom_resource_definition(name, crd, _request_timeout=10)
         return f"updated CRD {name}"
     except kubernetes.client.ApiException as exc:
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "demo":
         from .sandbox.demo import run_demo
 
-        return run_demo()
+        return int(run_demo())
 
     setup_logging(args.log_level)
     try:
@@ -129,10 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterUnreachable as exc:
         print(f"llmapp-operator: {exc}", file=sys.stderr)
         return 2
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(Settings.from_env()))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -113,3 +113,100 @@ class StateBackend:
             BillingMode="PAY_PER_REQUEST",
         )
         dynamodb.get_waiter("table_exists").wait(TableName=backend.dynamodb_table)
+
+
+class AppSecrets:
+    """Hand the app's secret values to the ECS task through AWS Secrets Manager.
+
+    One Secrets Manager secret per value, named `llmapp/<namespace>/<name>/<ENV_NAME>` and tagged
+    with the owning object; Terraform only ever sees the ARNs. A value is written only when it
+    differs from the stored one, so a changed Kubernetes Secret creates a new secret version and
+    `sync` reports it so the caller can roll the ECS service.
+    """
+
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+
+    @staticmethod
+    def secret_name(namespace: str, name: str, env_name: str) -> str:
+        return f"llmapp/{namespace}/{name}/{env_name}"
+
+    def _client(self, region: str) -> Any:
+        return boto3.session.Session().client(
+            "secretsmanager", region_name=region, endpoint_url=self.endpoint_url,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20),
+        )
+
+    async def sync(self, region: str, owner: dict[str, str], values: dict[str, str]) -> tuple[dict[str, str], bool]:
+        """-> ({ENV_NAME: arn}, changed). Deletes the object's secrets that are no longer wanted."""
+        return await asyncio.to_thread(self._sync_blocking, region, owner, values)
+
+    async def delete_all(self, region: str, owner: dict[str, str]) -> None:
+        await asyncio.to_thread(self._sync_blocking, region, owner, {})
+
+    def _sync_blocking(self, region: str, owner: dict[str, str], values: dict[str, str]) -> tuple[dict[str, str], bool]:
+        client = self._client(region)
+        prefix = self.secret_name(owner["namespace"], owner["name"], "")
+        tags = [{"Key": f"llmops.dev/{key}", "Value": value} for key, value in sorted(owner.items())]
+        arns: dict[str, str] = {}
+        changed = False
+        try:
+            existing = self._owned(client, prefix)
+            for env_name, value in sorted(values.items()):
+                secret_id = prefix + env_name
+                if secret_id in existing:
+                    current = client.get_secret_value(SecretId=secret_id).get("SecretString")
+                    if current != value:
+                        client.put_secret_value(SecretId=secret_id, SecretString=value)
+                        changed = True
+                    arns[env_name] = existing[secret_id]
+                else:
+                    created = client.create_secret(Name=secret_id, SecretString=value, Tags=tags,
+                                                   Description="Managed by llmapp-operator; do not edit")
+                    arns[env_name] = created["ARN"]
+                    changed = True
+            for secret_id in sorted(set(existing) - {prefix + n for n in values}):
+                # Values live in Kubernetes Secrets; nothing is lost by skipping the recovery window,
+                # and a later re-create under the same name must not collide with a pending deletion.
+                client.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+                changed = True
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = f"Secrets Manager ({region}): {code}"
+            if code in _DENIED:
+                raise PermanentError(message + ": the operator's AWS identity may not manage app secrets",
+                                     reason="SecretsManagerDenied") from None
+            raise TransientError(message, reason="SecretsManagerUnavailable") from None
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise TransientError(f"Secrets Manager unreachable: {type(exc).__name__}",
+                                 reason="SecretsManagerUnavailable") from None
+        return arns, changed
+
+    @staticmethod
+    def _owned(client: Any, prefix: str) -> dict[str, str]:
+        owned: dict[str, str] = {}
+        paginator = client.get_paginator("list_secrets")
+        for page in paginator.paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
+            for entry in page.get("SecretList", []):
+                if entry["Name"].startswith(prefix):
+                    owned[entry["Name"]] = entry["ARN"]
+        return owned
+
+    async def roll_service(self, region: str, cluster: str, service: str) -> None:
+        """Start a new ECS deployment so running tasks pick up new secret versions."""
+        def roll() -> None:
+            client = boto3.session.Session().client(
+                "ecs", region_name=region, endpoint_url=self.endpoint_url,
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20))
+            try:
+                client.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in _DENIED:
+                    raise PermanentError(f"ECS {cluster}/{service}: {code}", reason="EcsDenied") from None
+                raise TransientError(f"ECS {cluster}/{service}: redeploy failed: {code}",
+                                     reason="RolloutFailed") from None
+            except (botocore.exceptions.BotoCoreError, OSError) as exc:
+                raise TransientError(f"ECS unreachable: {type(exc).__name__}", reason="RolloutFailed") from None
+
+        await asyncio.to_thread(roll)

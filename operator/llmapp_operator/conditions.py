@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     PENDING = "Pending"
     PLANNING = "Planning"
     APPLYING = "Applying"
@@ -32,7 +32,7 @@ GITHUB_SYNCED = "GitHubSynced"
 CONDITION_ORDER = (READY, RECONCILING, STALLED, INFRA_APPLIED, GITHUB_SYNCED)
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What one pass of the reconcile loop ended with."""
 
     APPLIED = "Applied"          # infrastructure converged (and glue synced where configured)

@@ -22,6 +22,18 @@ def _default_modules() -> dict[str, pathlib.Path]:
     return {"stack": root / "stack", "sandbox": root / "sandbox"}
 
 
+GITHUB_VARIABLE_OUTPUTS = {
+    "ECS_CLUSTER": "ecs_cluster_name",
+    "ECS_SERVICE": "ecs_service_name",
+    "ECS_TASK_DEFINITION": "ecs_task_definition_family",
+    "CONTAINER_NAME": "container_name",
+    "ECR_REPOSITORY_NAME": "ecr_repository_name",
+    "ECR_REGISTRY": "ecr_registry",
+    "AWS_REGION": "aws_region",
+    "ROLE_TO_ASSUME": "deploy_role_arn",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the platform team configures. Field docs double as the reference in README."""
@@ -75,6 +87,10 @@ class Settings:
 
     peering_name: str = "llmapp-operator"
 
+    github_variable_outputs: Mapping[str, str] = field(default_factory=lambda: dict(GITHUB_VARIABLE_OUTPUTS))
+    """GitHub environment variable name -> the stack output it is set from. The defaults are the
+    names hand-built pipelines of this kind already use, so their app workflows work unchanged."""
+
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """Kopf's health endpoint for liveness/readiness probes; None turns it off."""
 
@@ -117,5 +133,13 @@ class Settings:
             retry_max_seconds=float(env.get("LLMAPP_RETRY_MAX_SECONDS", base.retry_max_seconds)),
             peering=env.get("LLMAPP_PEERING", "false").lower() in {"1", "true", "yes"},
             peering_name=env.get("LLMAPP_PEERING_NAME", base.peering_name),
+            github_variable_outputs=_pairs(env.get("LLMAPP_GITHUB_VARIABLES"), base.github_variable_outputs),
             liveness_endpoint=env.get("LLMAPP_LIVENESS_ENDPOINT", base.liveness_endpoint) or None,
         )
+
+
+def _pairs(text: str | None, default: Mapping[str, str]) -> Mapping[str, str]:
+    """`A=x,B=y` -> {"A": "x", "B": "y"}; unset keeps the default."""
+    if not text:
+        return default
+    return {key.strip(): value.strip() for key, _, value in (item.partition("=") for item in text.split(",")) if key}

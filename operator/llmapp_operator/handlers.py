@@ -51,7 +51,7 @@ def backoff(retry: int, operator: Settings, hint: float | None = None) -> float:
     """Exponential with jitter; a server-given delay (rate limit reset) wins when larger."""
     delay = min(operator.retry_base_seconds * (2 ** min(retry, 16)), operator.retry_max_seconds)
     delay *= random.uniform(0.8, 1.2)
-    return max(delay, hint or 0.0)
+    return float(max(delay, hint or 0.0))
 
 
 def _deps(memo: Any) -> Deps:
@@ -86,7 +86,7 @@ def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
 
 def _progress_writer(body: kopf.Body, previous: Previous, deps: Deps) -> reconcile.ProgressHook:
     """Long Terraform steps show up in `kubectl get` while they run (Planning, Applying)."""
-    namespace, name = body.metadata.namespace, body.metadata.name
+    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
 
     async def write(report: Report) -> None:
         status = {
@@ -98,12 +98,12 @@ def _progress_writer(body: kopf.Body, previous: Previous, deps: Deps) -> reconci
         except Exception as exc:  # progress is informative; the final write is what counts
             log.warning("progress status write failed for %s/%s: %s", namespace, name,
                         deps.redactor.redact(str(exc))[:200])
-        kopf.event(body, type="Normal", reason=status["phase"], message=report.message[:1024])
+        kopf.event(body, type="Normal", reason=conditions.phase_for(report).value, message=report.message[:1024])
 
     return write
 
 
-def _patch_status(namespace: str | None, name: str | None, status: dict[str, Any]) -> None:
+def _patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     import kubernetes  # the client is configured by Kopf's login (login_via_client)
 
     api = kubernetes.client.CustomObjectsApi()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -137,7 +137,7 @@ class TerraformSpec(Model):
         return parse_duration(self.timeout)
 
 
-class DeletionPolicy(str, Enum):
+class DeletionPolicy(StrEnum):
     DELETE = "Delete"
     ORPHAN = "Orphan"
 

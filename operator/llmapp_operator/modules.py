@@ -40,7 +40,7 @@ def _read_module(name: str, path: pathlib.Path) -> ModuleInfo:
         text = file.read_text(encoding="utf-8")
         digest.update(file.name.encode() + b"\0" + text.encode() + b"\0")
         try:
-            parsed: dict[str, Any] = hcl2.loads(text)
+            parsed: dict[str, Any] = hcl2.loads(text)  # type: ignore[attr-defined]
         except Exception as exc:  # python-hcl2 raises lark errors of several kinds
             raise PermanentError(f"module {name!r}: cannot parse {file.name}: {exc}", reason="InvalidModule") from None
         for block in parsed.get("variable", []):

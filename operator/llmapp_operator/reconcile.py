@@ -1,7 +1,8 @@
 """The reconcile and teardown logic, in one fixed order. Imports no kopf.
 
-converge(): suspended? -> render (pure) -> digest unchanged? stop -> state backend -> init ->
-plan -> apply -> outputs. teardown(): Orphan? stop -> state backend -> init -> destroy.
+converge(): suspended? -> app secrets to Secrets Manager -> render (pure) -> digest unchanged?
+skip Terraform -> state backend -> init -> plan -> apply -> outputs -> GitHub glue.
+teardown(): Orphan? stop -> destroy -> app secrets -> GitHub glue.
 Both return a Result: the report that conditions.py turns into conditions, the status fields to
 write, and the error (if any) that tells the handler how to retry.
 """
@@ -11,14 +12,14 @@ from __future__ import annotations
 import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import conditions
-from .aws import StateBackend
 from .conditions import Outcome, Report
 from .config import Settings
 from .errors import PermanentError, ReconcileError, TransientError
-from .model import DeletionPolicy, InvalidSpec, LLMApp
+from .kube_secrets import SecretReader
+from .model import DeletionPolicy, InvalidSpec, LLMApp, SecretValue
 from .modules import load_module
 from .redaction import REDACTOR, Redactor, shorten
 from .terraform import Outputs, PlanSummary, RunGate, Runner
@@ -35,14 +36,34 @@ async def _no_progress(report: Report) -> None:
     return None
 
 
+class StateBackendPort(Protocol):
+    async def ensure(self, backend: Any) -> None: ...
+
+
+class AppSecretsPort(Protocol):
+    async def sync(self, region: str, owner: dict[str, str], values: dict[str, str]) -> tuple[dict[str, str], bool]: ...
+    async def delete_all(self, region: str, owner: dict[str, str]) -> None: ...
+    async def roll_service(self, region: str, cluster: str, service: str) -> None: ...
+
+
+class GitHubPort(Protocol):
+    """github_sync's module-level functions, as a dependency tests can see through."""
+
+    async def sync(self, target: Any, desired: Any, previous: Any) -> Any: ...
+    async def remove(self, target: Any, record: Any) -> None: ...
+
+
 @dataclass
 class Deps:
     """Everything reconcile talks to, built once at operator start-up (no hidden globals)."""
 
     settings: Settings
     runner: Runner
-    backend: StateBackend
+    backend: StateBackendPort
     gate: RunGate
+    secrets: SecretReader | None = None
+    app_secrets: AppSecretsPort | None = None
+    github: GitHubPort | None = None
     redactor: Redactor = REDACTOR
     clock: Callable[[], str] = utc_now
 
@@ -55,6 +76,8 @@ class Previous:
     phase: str | None = None
     last_applied_digest: str | None = None
     last_attempted_digest: str | None = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    github: Mapping[str, Any] | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Previous:
@@ -64,6 +87,8 @@ class Previous:
             phase=status.get("phase"),
             last_applied_digest=status.get("lastAppliedDigest"),
             last_attempted_digest=status.get("lastAttemptedDigest"),
+            outputs=dict(status.get("outputs") or {}),
+            github=status.get("github") or None,
         )
 
 
@@ -90,24 +115,22 @@ def status_patch(previous: Previous, result: Result, now: str) -> dict[str, Any]
     return patch
 
 
-def failed(report_base: Report, exc: ReconcileError, redactor: Redactor, **fields: Any) -> Result:
+def failed(app: LLMApp, exc: ReconcileError, redactor: Redactor, *, step: str, deleting: bool = False,
+           infra_applied: bool | None = None, github_synced: bool | None = None, **fields: Any) -> Result:
     message = shorten(redactor.redact(exc.message))
-    outcome = Outcome.RETRYING if isinstance(exc, TransientError) else Outcome.STALLED
-    report = Report(
-        outcome=outcome if report_base.outcome is not Outcome.DELETING else Outcome.DELETING,
-        reason=exc.reason,
-        message=message,
-        generation=report_base.generation,
-        infra_applied=report_base.infra_applied,
-        step=report_base.step,
-    )
+    if deleting:
+        outcome = Outcome.DELETING
+    else:
+        outcome = Outcome.RETRYING if isinstance(exc, TransientError) else Outcome.STALLED
+    report = Report(outcome=outcome, reason=exc.reason, message=message, generation=app.ref.generation,
+                    infra_applied=infra_applied, github_synced=github_synced, step=step)
     return Result(report=report, fields={"lastError": message, **fields}, error=exc)
 
 
-def _workspace(app: LLMApp, deps: Deps) -> Workspace:
+def _workspace(app: LLMApp, deps: Deps, secret_arns: Mapping[str, str] | None = None) -> Workspace:
     module = load_module(app.spec.terraform.module, deps.settings.modules)
     try:
-        return render(app, deps.settings, module)
+        return render(app, deps.settings, module, secret_arns=secret_arns)
     except InvalidSpec as exc:
         raise PermanentError(str(exc), reason="InvalidSpec") from None
 
@@ -124,6 +147,39 @@ def url_from(outputs: Outputs) -> str | None:
     return f"http://{dns}" if isinstance(dns, str) and dns else None
 
 
+def owner_of(app: LLMApp) -> dict[str, str]:
+    return {"namespace": app.ref.namespace, "name": app.ref.name, "uid": app.ref.uid}
+
+
+def github_variables(outputs: Mapping[str, Any], names: Mapping[str, str],
+                     extra: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables for the app's CI/CD: mapped outputs plus spec.github.variables (pure)."""
+    variables = {name: str(outputs[output]) for name, output in names.items()
+                 if outputs.get(output) not in (None, "")}
+    variables.update(extra)
+    return dict(sorted(variables.items()))
+
+
+async def read_secret_values(app: LLMApp, deps: Deps, refs: list[SecretValue]) -> dict[str, str]:
+    if deps.secrets is None:
+        raise PermanentError("this operator cannot read Kubernetes Secrets", reason="SecretsUnavailable")
+    values = {}
+    for item in refs:
+        ref = item.value_from.secret_key_ref
+        values[item.name] = await deps.secrets.read(app.ref.namespace, ref.name, ref.key)
+    return values
+
+
+async def _app_secret_arns(app: LLMApp, deps: Deps) -> tuple[dict[str, str], bool]:
+    if deps.app_secrets is None:
+        if app.spec.app.secrets:
+            raise PermanentError("spec.app.secrets needs the Secrets Manager hand-off, which is off",
+                                 reason="SecretsUnavailable")
+        return {}, False
+    values = await read_secret_values(app, deps, app.spec.app.secrets)
+    return await deps.app_secrets.sync(app.spec.aws.region, owner_of(app), values)
+
+
 async def converge(
     app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress
 ) -> Result:
@@ -132,76 +188,145 @@ async def converge(
         return Result(Report(Outcome.SUSPENDED, "Suspended",
                              "spec.suspend is true: no Terraform runs until it is false", generation))
 
-    step = "render"
-    base = Report(Outcome.RETRYING, "", "", generation, step=step)
+    step = "secrets"
     try:
-        ws = _workspace(app, deps)
+        secret_arns, rotated = await _app_secret_arns(app, deps)
+        step = "render"
+        ws = _workspace(app, deps, secret_arns)
     except ReconcileError as exc:
-        return failed(base, exc, deps.redactor)
+        return failed(app, exc, deps.redactor, step=step)
 
+    fields: dict[str, Any] = {"lastAttemptedDigest": ws.digest, "lastError": None}
     if ws.digest == previous.last_applied_digest:
-        return Result(
-            Report(Outcome.UNCHANGED, "UpToDate", "infrastructure matches the spec", generation,
-                   infra_applied=True),
-            {"lastAttemptedDigest": ws.digest, "lastError": None},
-        )
+        outputs: Outputs = dict(previous.outputs)
+        message = "infrastructure matches the spec"
+        plan: PlanSummary | None = None
+    else:
+        try:
+            async with deps.gate.slot():
+                step = "backend"
+                await deps.backend.ensure(ws.backend)
+                step = "plan"
+                await progress(Report(Outcome.IN_PROGRESS, "Planning", "terraform init and plan",
+                                      generation, step=step))
+                await deps.runner.init(ws)
+                plan = await deps.runner.plan(ws)
+                step = "apply"
+                await progress(Report(Outcome.IN_PROGRESS, "Applying",
+                                      f"terraform apply: {plan.add} to add, {plan.change} to change, "
+                                      f"{plan.destroy} to destroy", generation, step=step))
+                outputs = await deps.runner.apply(ws, plan)
+        except ReconcileError as exc:
+            return failed(app, exc, deps.redactor, step=step, infra_applied=False,
+                          lastAttemptedDigest=ws.digest)
+        message = (f"applied: {plan.add} added, {plan.change} changed, {plan.destroy} destroyed"
+                   if plan.has_changes else "applied: no changes")
+        fields.update(lastAppliedDigest=ws.digest, url=url_from(outputs), outputs=outputs,
+                      plan=plan_fields(plan))
 
-    attempted = {"lastAttemptedDigest": ws.digest}
     try:
-        async with deps.gate.slot():
-            step = "backend"
-            await deps.backend.ensure(ws.backend)
-            step = "plan"
-            await progress(Report(Outcome.IN_PROGRESS, "Planning", "terraform init and plan",
-                                  generation, step=step))
-            await deps.runner.init(ws)
-            plan = await deps.runner.plan(ws)
-            step = "apply"
-            await progress(Report(Outcome.IN_PROGRESS, "Applying",
-                                  f"terraform apply: {plan.add} to add, {plan.change} to change, "
-                                  f"{plan.destroy} to destroy", generation, step=step))
-            outputs = await deps.runner.apply(ws, plan)
+        if rotated and deps.app_secrets is not None and outputs.get("ecs_service_name"):
+            step = "rollout"
+            # Same ARNs, new secret versions: ECS reads secrets at task start, so roll the tasks.
+            await deps.app_secrets.roll_service(app.spec.aws.region, str(outputs.get("ecs_cluster_name")),
+                                                str(outputs["ecs_service_name"]))
+            message += "; app secrets rotated, service redeployed"
+        step = "github"
+        github_status = await _sync_github(app, deps, previous, outputs)
     except ReconcileError as exc:
-        return failed(Report(Outcome.RETRYING, "", "", generation, infra_applied=False, step=step),
-                      exc, deps.redactor, **attempted)
+        return failed(app, exc, deps.redactor, step=step, infra_applied=True,
+                      github_synced=False if step == "github" else None, **fields)
+    if github_status is not None:
+        fields["github"] = github_status
+    outcome = Outcome.APPLIED if plan is not None else Outcome.UNCHANGED
+    reason = "Applied" if plan is not None else "UpToDate"
+    return Result(Report(outcome, reason, message, generation, infra_applied=True,
+                         github_synced=True if github_status is not None else None), fields)
 
-    message = (f"applied: {plan.add} added, {plan.change} changed, {plan.destroy} destroyed"
-               if plan.has_changes else "applied: no changes")
-    return Result(
-        Report(Outcome.APPLIED, "Applied", message, generation, infra_applied=True),
-        {
-            **attempted,
-            "lastAppliedDigest": ws.digest,
-            "url": url_from(outputs),
-            "outputs": outputs,
-            "plan": plan_fields(plan),
-            "lastError": None,
-        },
+
+# -- GitHub glue ---------------------------------------------------------------------------------
+
+async def _github_target(app: LLMApp, deps: Deps) -> Any:
+    from .github_sync import GitHubTarget
+
+    github = app.spec.github
+    assert github.token_secret_ref is not None
+    ref = github.token_secret_ref
+    if deps.secrets is None:
+        raise PermanentError("this operator cannot read Kubernetes Secrets", reason="SecretsUnavailable")
+    token = await deps.secrets.read(app.ref.namespace, ref.name, ref.key)
+    return GitHubTarget(repository=github.repository, environment=app.github_environment or app.spec.environment,
+                        api_url=github.api_url, token=token)
+
+
+def _record_from_status(data: Mapping[str, Any] | None) -> Any:
+    if not data or not data.get("digest"):
+        return None
+    from .github_sync import GitHubSyncRecord
+
+    return GitHubSyncRecord(
+        environment=str(data.get("environment", "")),
+        variables=tuple(data.get("variables") or ()),
+        secrets=tuple(data.get("secrets") or ()),
+        digest=str(data["digest"]),
+        created_environment=bool(data.get("createdEnvironment", False)),
+        synced_at=str(data.get("syncedAt", "")),
     )
 
+
+def _record_to_status(record: Any) -> dict[str, Any]:
+    return {
+        "environment": record.environment,
+        "variables": list(record.variables),
+        "secrets": list(record.secrets),
+        "digest": record.digest,
+        "createdEnvironment": record.created_environment,
+        "syncedAt": record.synced_at,
+    }
+
+
+async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Outputs) -> dict[str, Any] | None:
+    github = app.spec.github
+    if github.token_secret_ref is None or deps.github is None:
+        return None
+    from .github_sync import DesiredGitHubState
+
+    target = await _github_target(app, deps)
+    desired = DesiredGitHubState(
+        variables=github_variables(outputs, deps.settings.github_variable_outputs, github.variables),
+        secrets=await read_secret_values(app, deps, github.secrets),
+    )
+    record = await deps.github.sync(target, desired, _record_from_status(previous.github))
+    return _record_to_status(record)
+
+
+# -- teardown ------------------------------------------------------------------------------------
 
 async def teardown(app: LLMApp, deps: Deps, previous: Previous) -> Result:
     """Destroy what converge built; the handler releases the finalizer only when error is None."""
     generation = app.ref.generation
     if app.spec.deletion_policy is DeletionPolicy.ORPHAN:
         return Result(Report(Outcome.DELETING, "Orphaned",
-                             "deletionPolicy is Orphan: AWS resources and state are kept", generation))
-    if previous.last_attempted_digest is None and previous.last_applied_digest is None:
-        return Result(Report(Outcome.DELETING, "NothingToDestroy",
-                             "no Terraform run ever started for this object", generation))
-
+                             "deletionPolicy is Orphan: AWS resources, state and GitHub settings are kept",
+                             generation))
     step = "render"
-    base = Report(Outcome.DELETING, "", "", generation, step=step)
     try:
-        ws = _workspace(app, deps)
-        async with deps.gate.slot():
-            step = "backend"
-            await deps.backend.ensure(ws.backend)
-            step = "destroy"
-            await deps.runner.init(ws)
-            await deps.runner.destroy(ws)
+        if previous.last_attempted_digest is not None or previous.last_applied_digest is not None:
+            ws = _workspace(app, deps)
+            async with deps.gate.slot():
+                step = "backend"
+                await deps.backend.ensure(ws.backend)
+                step = "destroy"
+                await deps.runner.init(ws)
+                await deps.runner.destroy(ws)
+        step = "secrets"
+        if deps.app_secrets is not None:
+            await deps.app_secrets.delete_all(app.spec.aws.region, owner_of(app))
+        step = "github"
+        record = _record_from_status(previous.github)
+        if record is not None and deps.github is not None and app.spec.github.token_secret_ref is not None:
+            await deps.github.remove(await _github_target(app, deps), record)
     except ReconcileError as exc:
-        return failed(Report(Outcome.DELETING, "", "", generation, step=step), exc, deps.redactor)
-    del base
+        return failed(app, exc, deps.redactor, step=step, deleting=True)
     return Result(Report(Outcome.DELETING, "Destroyed", "terraform destroy succeeded", generation,
                          infra_applied=False))

@@ -142,7 +142,7 @@ def parse_lock_info(text: str) -> LockInfo | None:
         return None
     fields: dict[str, str] = {}
     for line in text.split("Lock Info:", 1)[1].splitlines():
-        match = re.match(r"^\s*(ID|Who|Path):\s*(.*)$", line)
+        match = re.match(r"^[\s│]*(ID|Who|Path):\s*(.*)$", line)
         if match and match.group(1) not in fields:
             fields[match.group(1)] = match.group(2).strip()
     if "ID" not in fields:

@@ -1,0 +1,48 @@
+# llmapp-operator — every target installs what it needs into .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.venv/terraformrc
+
+.PHONY: help install demo test unit integration lint run install-crd clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@ $(VENV)/terraformrc
+
+install: $(STAMP)  ## create .venv and install the operator with its test tools
+
+demo: $(STAMP)  ## the whole lifecycle on the embedded sandbox (no cluster, no cloud)
+	$(PY) -m llmapp_operator demo
+
+test: lint  ## lint, then every test (what CI runs)
+	$(PY) -m pytest
+
+unit: $(STAMP)  ## unit tests only
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP)  ## integration tests only (kmock + moto + terraform)
+	$(PY) -m pytest tests/integration
+
+lint: $(STAMP)  ## ruff, mypy, import contracts, terraform fmt
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform tests/fixtures; \
+	  else echo "terraform not on PATH: skipping terraform fmt -check"; fi
+
+run: $(STAMP)  ## serve the current kube-context (installs/updates the CRD first)
+	$(PY) -m llmapp_operator run
+
+install-crd: $(STAMP)  ## create or update the LLMApp CRD in the current kube-context
+	$(PY) -m llmapp_operator install-crd
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,165 @@
+"""`make demo`: the operator's whole lifecycle on an embedded sandbox — no cluster, no cloud.
+
+What is real: the operator (Kopf, handlers, reconcile), the terraform binary, Terraform's S3
+backend with locking, boto3. What stands in: a Kubernetes API server emulator (kmock) holding the
+CRD, AWS S3 (moto in server mode on 127.0.0.1), and a module of `terraform_data` resources with
+the same variables and outputs as the AWS stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from typing import Any
+
+import yaml
+
+from ..config import PACKAGE_DIR, Settings, _default_modules
+from .cloud import running_moto, sandbox_aws_env
+from .cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
+
+ROOT = PACKAGE_DIR.parent.parent
+EXAMPLE = ROOT / "examples" / "llmapp.yaml"
+CRD = ROOT / "crds" / "llmapp.yaml"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def age(obj: dict[str, Any]) -> str:
+    created = obj.get("metadata", {}).get("creationTimestamp")
+    if not created:
+        return "?"
+    start = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    seconds = int((datetime.datetime.now(datetime.UTC) - start).total_seconds())
+    return f"{seconds}s"
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+def get_llmapps(obj: dict[str, Any]) -> str:
+    """What `kubectl get llmapps -n team-a` prints (printer columns from the CRD)."""
+    status = obj.get("status") or {}
+    ready = (condition(obj, "Ready") or {}).get("status", "")
+    return table([["NAME", "PHASE", "READY", "URL", "AGE"],
+                  [obj["metadata"]["name"], status.get("phase", ""), ready, status.get("url", ""), age(obj)]])
+
+
+def get_events(events: list[dict[str, Any]]) -> str:
+    """What `kubectl get events --field-selector involvedObject.name=rags` prints."""
+    rows = [["TYPE", "REASON", "OBJECT", "MESSAGE"]]
+    for event in events:
+        involved = event.get("involvedObject", {})
+        rows.append([event.get("type", ""), event.get("reason", ""),
+                     f"llmapp/{involved.get('name', '')}", event.get("message", "")[:100]])
+    return table(rows)
+
+
+def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Settings:
+    # The sandbox module stands in for the AWS stack under the stack's own name, so the example
+    # is applied exactly as a user would apply it.
+    sandbox = _default_modules()["sandbox"]
+    return replace(
+        Settings(),
+        namespaces=(namespace,),
+        workdir=workdir,
+        modules={"stack": sandbox, "sandbox": sandbox},
+        state_bucket="llmapp-sandbox-tfstate",
+        aws_endpoint_url=endpoint,
+        retry_base_seconds=1.0,
+        retry_max_seconds=10.0,
+        liveness_endpoint=None,
+    )
+
+
+async def demo(workdir: pathlib.Path) -> int:
+    from .apiserver import running_apiserver
+
+    app = yaml.safe_load(EXAMPLE.read_text())
+    namespace, name = app["metadata"]["namespace"], app["metadata"]["name"]
+    crd = yaml.safe_load(CRD.read_text())
+
+    with sandbox_aws_env(), running_moto() as endpoint:
+        async with running_apiserver([crd]) as apiserver:
+            use_kubeconfig(apiserver.write_kubeconfig(workdir / "kubeconfig", namespace))
+            say(f"  Kubernetes API (kmock) : {apiserver.url}  — CRD llmapps.llmops.dev installed")
+            say(f"  AWS S3 (moto server)   : {endpoint}  — Terraform state and locks")
+            say("  Terraform module       : terraform/sandbox (terraform_data, same contract as terraform/stack)")
+            settings = sandbox_settings(workdir, endpoint, namespace)
+            client = ApiClient(apiserver.url)
+            async with running_operator(settings) as operator:
+                say("\n$ kubectl apply -f examples/llmapp.yaml")
+                started = time.monotonic()
+                await client.create(app)
+                say(f"llmapp.llmops.dev/{name} created")
+                obj = await client.wait_for(namespace, name, is_ready, timeout=120)
+                assert obj is not None
+                say(f"\n$ kubectl get llmapps -n {namespace}      # Ready after {time.monotonic() - started:.1f}s")
+                say(get_llmapps(obj))
+                status = obj["status"]
+                say(f"\n$ kubectl get llmapp {name} -n {namespace} -o jsonpath='{{.status}}'  (abridged)")
+                say(json.dumps({
+                    "phase": status["phase"], "url": status.get("url"),
+                    "observedGeneration": status.get("observedGeneration"),
+                    "plan": status.get("plan"), "lastAppliedDigest": status.get("lastAppliedDigest"),
+                    "conditions": [f"{c['type']}={c['status']} ({c['reason']})" for c in status["conditions"]],
+                    "outputs": {k: status["outputs"][k] for k in ("ecs_cluster_name", "ecs_service_name",
+                                                                  "ecr_repository_name")},
+                }, indent=2))
+
+                say(f"\n$ kubectl annotate llmapp {name} touched=yes   # no spec change: no Terraform run")
+                before = operator.deps.runner.processes_started
+                await client.patch(namespace, name, {"metadata": {"annotations": {"touched": "yes"}}})
+                await asyncio.sleep(1.0)
+                say(f"terraform processes started: {operator.deps.runner.processes_started - before}")
+
+                say(f"\n$ kubectl patch llmapp {name} --type merge -p '{{\"spec\":{{\"app\":{{\"desiredCount\":2}}}}}}'")
+                await client.patch(namespace, name, {"spec": {"app": {"desiredCount": 2}}})
+                obj = await client.wait_for(namespace, name, is_ready, timeout=120)
+                assert obj is not None
+                say(f"re-applied generation {obj['metadata']['generation']}: plan {obj['status']['plan']}")
+
+                say(f"\n$ kubectl get events -n {namespace} --field-selector involvedObject.name={name}")
+                say(get_events(await client.events(namespace, name)))
+
+                say(f"\n$ kubectl delete llmapp {name} -n {namespace}")
+                await client.delete(namespace, name)
+                await client.wait_for(namespace, name, lambda o: o is None, timeout=120)
+                say(f"llmapp.llmops.dev \"{name}\" deleted — terraform destroy ran, finalizer released")
+                say(f"\n$ kubectl get events -n {namespace} --field-selector involvedObject.name={name}")
+                say(get_events(await client.events(namespace, name)))
+                say(f"\nterraform processes in all: {operator.deps.runner.processes_started}; "
+                    f"total {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def run_demo() -> int:
+    say("=" * 78)
+    say(" llmapp-operator demo — SANDBOX: no Kubernetes cluster and no AWS account are used.")
+    say(" Everything runs in this process on 127.0.0.1; nothing is deployed anywhere.")
+    say("=" * 78)
+    if shutil.which("terraform") is None:
+        say("llmapp-operator demo: the terraform binary is not on PATH; install Terraform >= 1.9 and retry")
+        return 2
+    with tempfile.TemporaryDirectory(prefix="llmapp-demo-") as workdir:
+        try:
+            return asyncio.run(demo(pathlib.Path(workdir)))
+        except TimeoutError as exc:
+            say(f"llmapp-operator demo: timed out: {exc}")
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())

@@ -1,0 +1,59 @@
+"""boto3 parts against moto in server mode: state backend bootstrap and the app-secret hand-off."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from llmapp_operator.aws import AppSecrets, StateBackend
+from llmapp_operator.errors import TransientError
+from llmapp_operator.workspace import BackendConfig
+
+OWNER = {"namespace": "team-a", "name": "rags", "uid": "uid-1"}
+
+
+async def test_state_backend_with_dynamodb_lock_table(moto_endpoint: str) -> None:
+    backend = BackendConfig(bucket="state-ddb", key="k", region="eu-west-1", dynamodb_table="locks")
+    state = StateBackend(moto_endpoint)
+    await state.ensure(backend)
+    await state.ensure(backend)  # idempotent, and cached
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="eu-west-1")
+    assert s3.get_bucket_location(Bucket="state-ddb")["LocationConstraint"] == "eu-west-1"
+    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="eu-west-1")
+    table = ddb.describe_table(TableName="locks")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "LockID", "KeyType": "HASH"}]
+
+
+async def test_state_backend_unreachable_is_transient() -> None:
+    backend = BackendConfig(bucket="nowhere", key="k", region="us-east-1")
+    with pytest.raises(TransientError) as caught:
+        await StateBackend("http://127.0.0.1:9").ensure(backend)
+    assert caught.value.reason == "StateBackendUnavailable"
+
+
+async def test_app_secrets_create_rotate_remove(moto_endpoint: str) -> None:
+    secrets = AppSecrets(moto_endpoint)
+    sm = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+    arns, changed = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-one", "OTHER": "x-1234"})
+    assert changed and set(arns) == {"OPENAI_KEY", "OTHER"}
+    assert sm.get_secret_value(SecretId=arns["OPENAI_KEY"])["SecretString"] == "value-one"
+    tags = {t["Key"]: t["Value"] for t in sm.describe_secret(SecretId=arns["OPENAI_KEY"])["Tags"]}
+    assert tags == {"llmops.dev/namespace": "team-a", "llmops.dev/name": "rags", "llmops.dev/uid": "uid-1"}
+
+    same, changed = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-one", "OTHER": "x-1234"})
+    assert same == arns and not changed  # nothing written when nothing changed
+
+    rotated, changed = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-two"})
+    assert changed and rotated == {"OPENAI_KEY": arns["OPENAI_KEY"]}  # same ARN, new version
+    assert sm.get_secret_value(SecretId=arns["OPENAI_KEY"])["SecretString"] == "value-two"
+    names = {s["Name"] for s in sm.list_secrets()["SecretList"]}
+    assert "llmapp/team-a/rags/OTHER" not in names
+
+    # Another object's secrets are never touched.
+    other_owner = {**OWNER, "name": "rags-two"}
+    await secrets.sync("us-east-1", other_owner, {"OPENAI_KEY": "theirs"})
+    await secrets.delete_all("us-east-1", OWNER)
+    names = {s["Name"] for s in sm.list_secrets()["SecretList"]}
+    assert "llmapp/team-a/rags/OPENAI_KEY" not in names
+    assert "llmapp/team-a/rags-two/OPENAI_KEY" in names
