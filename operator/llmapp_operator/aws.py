@@ -18,6 +18,17 @@ from botocore.config import Config
 from .errors import PermanentError, TransientError
 from .workspace import BackendConfig
 
+
+def client(service: str, region: str, endpoint_url: str | None) -> Any:
+    """A boto3 client with bounded retries and timeouts: a slow AWS must not stall the loop."""
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20),
+    )
+
+
 _DENIED = {"AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
            "UnrecognizedClientException", "InvalidClientTokenId", "AllAccessDisabled"}
 
@@ -36,15 +47,6 @@ class StateBackend:
             return
         await asyncio.to_thread(self._ensure_blocking, backend)
         self._ready.add(key)
-
-    def _client(self, service: str, region: str) -> Any:
-        return boto3.session.Session().client(
-            service,  # type: ignore[call-overload]
-            region_name=region,
-            endpoint_url=self.endpoint_url,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                          read_timeout=20),
-        )
 
     def _ensure_blocking(self, backend: BackendConfig) -> None:
         with self._lock:
@@ -66,7 +68,7 @@ class StateBackend:
                 ) from None
 
     def _ensure_bucket(self, backend: BackendConfig) -> None:
-        s3 = self._client("s3", backend.region)
+        s3 = client("s3", backend.region, self.endpoint_url)
         try:
             s3.head_bucket(Bucket=backend.bucket)
             return
@@ -99,7 +101,7 @@ class StateBackend:
 
     def _ensure_table(self, backend: BackendConfig) -> None:
         assert backend.dynamodb_table is not None
-        dynamodb = self._client("dynamodb", backend.region)
+        dynamodb = client("dynamodb", backend.region, self.endpoint_url)
         try:
             dynamodb.describe_table(TableName=backend.dynamodb_table)
             return
@@ -131,12 +133,6 @@ class AppSecrets:
     def secret_name(namespace: str, name: str, env_name: str) -> str:
         return f"llmapp/{namespace}/{name}/{env_name}"
 
-    def _client(self, region: str) -> Any:
-        return boto3.session.Session().client(
-            "secretsmanager", region_name=region, endpoint_url=self.endpoint_url,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20),
-        )
-
     async def sync(self, region: str, owner: dict[str, str], values: dict[str, str]) -> tuple[dict[str, str], bool]:
         """-> ({ENV_NAME: arn}, changed). Deletes the object's secrets that are no longer wanted."""
         return await asyncio.to_thread(self._sync_blocking, region, owner, values)
@@ -145,30 +141,30 @@ class AppSecrets:
         await asyncio.to_thread(self._sync_blocking, region, owner, {})
 
     def _sync_blocking(self, region: str, owner: dict[str, str], values: dict[str, str]) -> tuple[dict[str, str], bool]:
-        client = self._client(region)
+        secretsmanager = client("secretsmanager", region, self.endpoint_url)
         prefix = self.secret_name(owner["namespace"], owner["name"], "")
         tags = [{"Key": f"llmops.dev/{key}", "Value": value} for key, value in sorted(owner.items())]
         arns: dict[str, str] = {}
         changed = False
         try:
-            existing = self._owned(client, prefix)
+            existing = self._owned(secretsmanager, prefix)
             for env_name, value in sorted(values.items()):
                 secret_id = prefix + env_name
                 if secret_id in existing:
-                    current = client.get_secret_value(SecretId=secret_id).get("SecretString")
+                    current = secretsmanager.get_secret_value(SecretId=secret_id).get("SecretString")
                     if current != value:
-                        client.put_secret_value(SecretId=secret_id, SecretString=value)
+                        secretsmanager.put_secret_value(SecretId=secret_id, SecretString=value)
                         changed = True
                     arns[env_name] = existing[secret_id]
                 else:
-                    created = client.create_secret(Name=secret_id, SecretString=value, Tags=tags,
+                    created = secretsmanager.create_secret(Name=secret_id, SecretString=value, Tags=tags,
                                                    Description="Managed by llmapp-operator; do not edit")
                     arns[env_name] = created["ARN"]
                     changed = True
             for secret_id in sorted(set(existing) - {prefix + n for n in values}):
                 # Values live in Kubernetes Secrets; nothing is lost by skipping the recovery window,
                 # and a later re-create under the same name must not collide with a pending deletion.
-                client.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+                secretsmanager.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
                 changed = True
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
@@ -183,9 +179,9 @@ class AppSecrets:
         return arns, changed
 
     @staticmethod
-    def _owned(client: Any, prefix: str) -> dict[str, str]:
+    def _owned(secretsmanager: Any, prefix: str) -> dict[str, str]:
         owned: dict[str, str] = {}
-        paginator = client.get_paginator("list_secrets")
+        paginator = secretsmanager.get_paginator("list_secrets")
         for page in paginator.paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
             for entry in page.get("SecretList", []):
                 if entry["Name"].startswith(prefix):
@@ -195,11 +191,9 @@ class AppSecrets:
     async def roll_service(self, region: str, cluster: str, service: str) -> None:
         """Start a new ECS deployment so running tasks pick up new secret versions."""
         def roll() -> None:
-            client = boto3.session.Session().client(
-                "ecs", region_name=region, endpoint_url=self.endpoint_url,
-                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20))
+            ecs = client("ecs", region, self.endpoint_url)
             try:
-                client.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+                ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
             except botocore.exceptions.ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in _DENIED:

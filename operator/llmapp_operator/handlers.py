@@ -72,7 +72,7 @@ def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
     """One Event per phase change, plus one per new failure reason: short and secret-free."""
     report = result.report
     phase = conditions.phase_for(report).value
-    failing = result.error is not None
+    failing = result.error is not None or report.outcome is Outcome.STALLED
     old_reason = next((c.get("reason") for c in previous.conditions if c.get("type") == "Ready"), None)
     if phase == previous.phase and not (failing and report.reason != old_reason):
         return
@@ -110,6 +110,13 @@ def _patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     api.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _request_timeout=10
     )
+
+
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster ServiceAccount first, then the kubeconfig. It also configures the kubernetes
+    client library, which the operator uses to read Secrets and to write progress."""
+    return kopf.login_via_client(**kwargs)
 
 
 @kopf.on.startup(registry=registry)
@@ -158,8 +165,12 @@ async def teardown_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, r
                         {"lastError": message}, error=None)
         _apply_result(body, patch, previous, result, deps)
         raise kopf.TemporaryError(message, delay=deps.settings.retry_max_seconds) from None
+    if previous.phase != conditions.Phase.DELETING.value:
+        kopf.event(body, type="Normal", reason="Deleting",
+                   message=f"deletionPolicy {app.spec.deletion_policy.value}: tearing down")
     result = await reconcile.teardown(app, deps, previous)
     if result.error is None:
+        kopf.event(body, type="Normal", reason=result.report.reason, message=result.report.message)
         return  # done: Kopf removes the finalizer; nothing left to write status to
     _apply_result(body, patch, previous, result, deps)
     hint = getattr(result.error, "delay", None)

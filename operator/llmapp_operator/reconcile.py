@@ -118,10 +118,9 @@ def status_patch(previous: Previous, result: Result, now: str) -> dict[str, Any]
 def failed(app: LLMApp, exc: ReconcileError, redactor: Redactor, *, step: str, deleting: bool = False,
            infra_applied: bool | None = None, github_synced: bool | None = None, **fields: Any) -> Result:
     message = shorten(redactor.redact(exc.message))
+    outcome = Outcome.RETRYING if isinstance(exc, TransientError) else Outcome.STALLED
     if deleting:
-        outcome = Outcome.DELETING
-    else:
-        outcome = Outcome.RETRYING if isinstance(exc, TransientError) else Outcome.STALLED
+        outcome = Outcome.DELETING  # a failing teardown stays in Deleting and keeps retrying
     report = Report(outcome=outcome, reason=exc.reason, message=message, generation=app.ref.generation,
                     infra_applied=infra_applied, github_synced=github_synced, step=step)
     return Result(report=report, fields={"lastError": message, **fields}, error=exc)

@@ -14,13 +14,13 @@ from dataclasses import replace
 
 import boto3
 import pytest
-from tests.conftest import REPO, TERRAFORM
 
 from llmapp_operator.aws import StateBackend
 from llmapp_operator.config import Settings
 from llmapp_operator.reconcile import Deps
 from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_operator.terraform import LocalRunner, RunGate
+from tests.conftest import REPO, TERRAFORM
 
 FIXTURES = REPO / "tests" / "fixtures" / "terraform"
 

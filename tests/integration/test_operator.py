@@ -19,7 +19,7 @@ import yaml
 
 from llmapp_operator.config import Settings
 from llmapp_operator.reconcile import Deps
-from llmapp_operator.sandbox.apiserver import RunningApiServer, running_apiserver
+from llmapp_operator.sandbox.kube_emulator import RunningApiServer, running_apiserver
 from llmapp_operator.sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 from llmapp_operator.workspace import state_key
 from tests.conftest import REPO, needs_terraform
@@ -218,7 +218,7 @@ async def test_invalid_spec_stalls_with_event_and_no_retry_storm(
 
 async def test_suspend_stops_terraform_and_says_so(sandbox: Sandbox, terraform_log: TerraformLog) -> None:
     await sandbox.client.create(llmapp(suspend=True))
-    obj = await sandbox.client.wait_for(NS, "rags", lambda o: ((o or {}).get("status") or {}).get("phase") == "Suspended")
+    obj = await sandbox.client.wait_for(NS, "rags", lambda o: (o or {}).get("status", {}).get("phase") == "Suspended")
     assert obj is not None
     assert condition(obj, "Ready")["reason"] == "Suspended"  # type: ignore[index]
     assert terraform_log.count() == 0

@@ -8,14 +8,13 @@ import pathlib
 from dataclasses import replace
 from typing import Any
 
-from tests.conftest import needs_terraform
-from tests.integration.conftest import TerraformLog, state_resources
-
 from llmapp_operator.conditions import Outcome
 from llmapp_operator.model import LLMApp
 from llmapp_operator.reconcile import Deps, Previous, Result, converge, status_patch, teardown
 from llmapp_operator.terraform import LocalRunner, RunGate
 from llmapp_operator.workspace import state_key
+from tests.conftest import needs_terraform
+from tests.integration.conftest import TerraformLog, state_resources
 
 pytestmark = needs_terraform
 

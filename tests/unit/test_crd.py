@@ -9,9 +9,9 @@ from typing import Any
 import celpy
 import pytest
 import yaml
-from tests.conftest import REPO
 
 from llmapp_operator.model import FARGATE_SIZES, InvalidSpec, LLMApp
+from tests.conftest import REPO
 
 CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
 VERSION = CRD["spec"]["versions"][0]

@@ -85,7 +85,7 @@ def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Se
 
 
 async def demo(workdir: pathlib.Path) -> int:
-    from .apiserver import running_apiserver
+    from .kube_emulator import running_apiserver
 
     app = yaml.safe_load(EXAMPLE.read_text())
     namespace, name = app["metadata"]["namespace"], app["metadata"]["name"]
@@ -125,8 +125,9 @@ async def demo(workdir: pathlib.Path) -> int:
                 await asyncio.sleep(1.0)
                 say(f"terraform processes started: {operator.deps.runner.processes_started - before}")
 
-                say(f"\n$ kubectl patch llmapp {name} --type merge -p '{{\"spec\":{{\"app\":{{\"desiredCount\":2}}}}}}'")
-                await client.patch(namespace, name, {"spec": {"app": {"desiredCount": 2}}})
+                patch = {"spec": {"app": {"desiredCount": 2}}}
+                say(f"\n$ kubectl patch llmapp {name} --type merge -p '{json.dumps(patch)}'")
+                await client.patch(namespace, name, patch)
                 obj = await client.wait_for(namespace, name, is_ready, timeout=120)
                 assert obj is not None
                 say(f"re-applied generation {obj['metadata']['generation']}: plan {obj['status']['plan']}")
