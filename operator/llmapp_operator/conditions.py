@@ -121,8 +121,13 @@ def derive(
     """The full condition list after this pass, with transition times carried over."""
     old = {cond.type: cond for cond in map(Condition.from_dict, previous or ())}
     working = report.outcome in (Outcome.IN_PROGRESS, Outcome.RETRYING, Outcome.DELETING)
+    ready = _ready(report)
+    before_ready = old.get(READY)
+    if report.outcome is Outcome.UNCHANGED and before_ready is not None and before_ready.status == "True":
+        # Nothing happened: keep the story of the last apply, so a resync writes nothing new.
+        ready = ("True", before_ready.reason, before_ready.message)
     wanted: dict[str, tuple[str, str, str]] = {
-        READY: _ready(report),
+        READY: ready,
         RECONCILING: ("True", report.reason, report.message) if working
         else ("False", "Idle", "no reconciliation in progress"),
         STALLED: ("True", report.reason, report.message) if report.outcome is Outcome.STALLED

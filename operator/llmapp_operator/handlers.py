@@ -74,7 +74,8 @@ def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
     phase = conditions.phase_for(report).value
     failing = result.error is not None or report.outcome is Outcome.STALLED
     old_reason = next((c.get("reason") for c in previous.conditions if c.get("type") == "Ready"), None)
-    if phase == previous.phase and not (failing and report.reason != old_reason):
+    applied = report.outcome is Outcome.APPLIED  # progress Events came before: close the story
+    if phase == previous.phase and not applied and not (failing and report.reason != old_reason):
         return
     kopf.event(
         body,

@@ -55,3 +55,9 @@ def test_phases() -> None:
     assert phase_for(Report(Outcome.RETRYING, "", "", 1, step="backend")) is Phase.PENDING
     assert phase_for(Report(Outcome.DELETING, "", "", 1)) is Phase.DELETING
     assert phase_for(Report(Outcome.SUSPENDED, "", "", 1)) is Phase.SUSPENDED
+
+
+def test_unchanged_pass_keeps_the_ready_story() -> None:
+    first = derive([], Report(Outcome.APPLIED, "Applied", "applied: 6 added", 1, infra_applied=True), "t1")
+    again = derive(first, Report(Outcome.UNCHANGED, "UpToDate", "matches", 1, infra_applied=True), "t2")
+    assert again == first  # a resync writes nothing new

@@ -7,6 +7,7 @@ to AWS; nothing leaves the machine.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 
@@ -23,6 +24,8 @@ def running_moto() -> Iterator[str]:
     """Start moto on a free loopback port; yield its endpoint URL; stop it afterwards."""
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request at INFO with its own handler; the sandbox's output is for people.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -187,6 +187,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     # -- HTTP entry ------------------------------------------------------------------------------
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         response = await super().__call__(raw_request)
+        if not response.prepared:
+            response.force_close()  # discovery answers too: a stopping client never waits on keep-alive
         if not self.keep_requests:
             self._requests.clear()  # kmock re-scans its record on every request; keep it empty
         return response
@@ -380,15 +382,15 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         response.force_close()
         try:
             await response.prepare(raw)
-            for event in backlog:
-                await response.write(json.dumps(event).encode() + b"\n")
+            for initial in backlog:
+                await response.write(json.dumps(initial).encode() + b"\n")
             deadline = asyncio.get_running_loop().time() + timeout if timeout else None
             while True:
                 remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
                 if remaining is not None and remaining <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), remaining)
+                    event: dict[str, Any] | None = await asyncio.wait_for(watcher.queue.get(), remaining)
                 except TimeoutError:
                     break
                 if event is None:
