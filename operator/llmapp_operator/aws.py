@@ -134,7 +134,11 @@ class AppSecrets:
         return f"llmapp/{namespace}/{name}/{env_name}"
 
     async def sync(self, region: str, owner: dict[str, str], values: dict[str, str]) -> tuple[dict[str, str], bool]:
-        """-> ({ENV_NAME: arn}, changed). Deletes the object's secrets that are no longer wanted."""
+        """-> ({ENV_NAME: arn}, rotated). Deletes the object's secrets that are no longer wanted.
+
+        `rotated` is True when an existing secret got a new value under the same ARN: nothing in
+        Terraform changes then, so the caller rolls the service for tasks to read the new version.
+        """
         return await asyncio.to_thread(self._sync_blocking, region, owner, values)
 
     async def delete_all(self, region: str, owner: dict[str, str]) -> None:
@@ -157,15 +161,14 @@ class AppSecrets:
                         changed = True
                     arns[env_name] = existing[secret_id]
                 else:
+                    # A new secret means a new ARN in the variables: Terraform's apply rolls the tasks.
                     created = secretsmanager.create_secret(Name=secret_id, SecretString=value, Tags=tags,
-                                                   Description="Managed by llmapp-operator; do not edit")
+                                                           Description="Managed by llmapp-operator; do not edit")
                     arns[env_name] = created["ARN"]
-                    changed = True
             for secret_id in sorted(set(existing) - {prefix + n for n in values}):
                 # Values live in Kubernetes Secrets; nothing is lost by skipping the recovery window,
                 # and a later re-create under the same name must not collide with a pending deletion.
                 secretsmanager.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
-                changed = True
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             message = f"Secrets Manager ({region}): {code}"
@@ -196,6 +199,8 @@ class AppSecrets:
                 ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
             except botocore.exceptions.ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
+                if code in {"ClusterNotFoundException", "ServiceNotFoundException", "ServiceNotActiveException"}:
+                    return  # no running service: no task holds an old value
                 if code in _DENIED:
                     raise PermanentError(f"ECS {cluster}/{service}: {code}", reason="EcsDenied") from None
                 raise TransientError(f"ECS {cluster}/{service}: redeploy failed: {code}",

@@ -15,7 +15,9 @@ from dataclasses import replace
 import boto3
 import pytest
 
-from llmapp_operator.aws import StateBackend
+from llmapp_operator import github_sync
+from llmapp_operator.aws import AppSecrets, StateBackend
+from llmapp_operator.kube_secrets import KubeSecrets
 from llmapp_operator.config import Settings
 from llmapp_operator.reconcile import Deps
 from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
@@ -83,7 +85,8 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
 @pytest.fixture
 def deps(settings: Settings) -> Deps:
     return Deps(settings=settings, runner=LocalRunner(settings), backend=StateBackend(settings.aws_endpoint_url),
-                gate=RunGate(settings.max_concurrent_runs))
+                gate=RunGate(settings.max_concurrent_runs), secrets=KubeSecrets(),
+                app_secrets=AppSecrets(settings.aws_endpoint_url), github=github_sync)
 
 
 def state_resources(s3, bucket: str, key: str) -> list[str]:  # type: ignore[no-untyped-def]

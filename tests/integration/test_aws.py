@@ -35,17 +35,17 @@ async def test_app_secrets_create_rotate_remove(moto_endpoint: str) -> None:
     secrets = AppSecrets(moto_endpoint)
     sm = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1")
 
-    arns, changed = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-one", "OTHER": "x-1234"})
-    assert changed and set(arns) == {"OPENAI_KEY", "OTHER"}
+    arns, rotated = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-one", "OTHER": "x-1234"})
+    assert not rotated and set(arns) == {"OPENAI_KEY", "OTHER"}  # new ARNs: Terraform rolls the tasks
     assert sm.get_secret_value(SecretId=arns["OPENAI_KEY"])["SecretString"] == "value-one"
     tags = {t["Key"]: t["Value"] for t in sm.describe_secret(SecretId=arns["OPENAI_KEY"])["Tags"]}
     assert tags == {"llmops.dev/namespace": "team-a", "llmops.dev/name": "rags", "llmops.dev/uid": "uid-1"}
 
-    same, changed = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-one", "OTHER": "x-1234"})
-    assert same == arns and not changed  # nothing written when nothing changed
+    same, rotated = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-one", "OTHER": "x-1234"})
+    assert same == arns and not rotated  # nothing written when nothing changed
 
-    rotated, changed = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-two"})
-    assert changed and rotated == {"OPENAI_KEY": arns["OPENAI_KEY"]}  # same ARN, new version
+    after, rotated = await secrets.sync("us-east-1", OWNER, {"OPENAI_KEY": "value-two"})
+    assert rotated and after == {"OPENAI_KEY": arns["OPENAI_KEY"]}  # same ARN, new version
     assert sm.get_secret_value(SecretId=arns["OPENAI_KEY"])["SecretString"] == "value-two"
     names = {s["Name"] for s in sm.list_secrets()["SecretList"]}
     assert "llmapp/team-a/rags/OTHER" not in names
@@ -57,3 +57,12 @@ async def test_app_secrets_create_rotate_remove(moto_endpoint: str) -> None:
     names = {s["Name"] for s in sm.list_secrets()["SecretList"]}
     assert "llmapp/team-a/rags/OPENAI_KEY" not in names
     assert "llmapp/team-a/rags-two/OPENAI_KEY" in names
+
+
+async def test_roll_service_redeploys_and_tolerates_a_missing_service(moto_endpoint: str) -> None:
+    ecs = boto3.client("ecs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    ecs.create_cluster(clusterName="c1")
+    ecs.register_task_definition(family="f", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])
+    ecs.create_service(cluster="c1", serviceName="s1", taskDefinition="f", desiredCount=1)
+    await AppSecrets(moto_endpoint).roll_service("us-east-1", "c1", "s1")
+    await AppSecrets(moto_endpoint).roll_service("us-east-1", "no-such-cluster", "s1")  # nothing to roll

@@ -328,3 +328,185 @@ async def test_two_objects_converge_concurrently_with_separate_state(open_sandbo
         )
         assert one and two and one["status"]["url"] != two["status"]["url"]
         assert len(sandbox.state("one")) == len(sandbox.state("two")) == 6
+
+
+SECRET_VALUE = "sk-test-not-a-real-key-7f3a9c1e5b2d4f6a8c0e"
+
+
+async def test_app_secret_reaches_secrets_manager_and_nowhere_else(
+    open_sandbox: SandboxFactory, caplog: pytest.LogCaptureFixture, moto_endpoint: str
+) -> None:
+    import base64
+
+    import boto3
+
+    from llmapp_operator.redaction import RedactingFilter
+
+    caplog.set_level("DEBUG")
+    caplog.handler.addFilter(RedactingFilter())  # the operator's log handler carries this filter
+    async with open_sandbox() as sandbox:
+        await sandbox.client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "openai", "namespace": NS},
+                "data": {"api-key": base64.b64encode(SECRET_VALUE.encode()).decode()},
+            }
+        )
+        ref = {"secretKeyRef": {"name": "openai", "key": "api-key"}}
+        await sandbox.client.create(llmapp(app={"secrets": [{"name": "OPENAI_API_KEY", "valueFrom": ref}]}))
+        obj = await sandbox.client.wait_for(NS, "rags", is_ready)
+        events = await sandbox.client.events(NS, "rags")
+
+        sm = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1")
+        stored = sm.get_secret_value(SecretId="llmapp/team-a/rags/OPENAI_API_KEY")
+        assert stored["SecretString"] == SECRET_VALUE
+        workspace = sandbox.settings.workdir / "workspaces"
+        tfvars = next(workspace.glob("*/terraform.tfvars.json")).read_text()
+        assert stored["ARN"] in tfvars  # Terraform sees the ARN only
+
+        key = state_key(sandbox.settings.state_key_prefix, NS, "rags")
+        state = sandbox.s3.get_object(Bucket=sandbox.settings.state_bucket, Key=key)["Body"].read().decode()
+        workspace_text = "".join(
+            p.read_text(errors="ignore") for p in workspace.rglob("*") if p.is_file() and ".terraform" not in p.parts
+        )
+        for where, text in {
+            "status": json.dumps(obj),
+            "events": json.dumps(events),
+            "state": state,
+            "workspace": workspace_text,
+            "logs": caplog.text,
+        }.items():
+            assert SECRET_VALUE not in text, f"secret value leaked into {where}"
+
+        # Deleting the object removes the hand-off too.
+        await sandbox.client.delete(NS, "rags")
+        await sandbox.client.wait_for(NS, "rags", lambda o: o is None)
+        names = {s["Name"] for s in sm.list_secrets()["SecretList"]}
+        assert "llmapp/team-a/rags/OPENAI_API_KEY" not in names
+
+
+async def test_missing_secret_is_named_and_retried_until_it_exists(open_sandbox: SandboxFactory) -> None:
+    import base64
+
+    async with open_sandbox() as sandbox:
+        ref = {"secretKeyRef": {"name": "late", "key": "token"}}
+        await sandbox.client.create(llmapp(app={"secrets": [{"name": "TOKEN", "valueFrom": ref}]}))
+        waiting = await sandbox.client.wait_for(
+            NS, "rags", lambda o: (condition(o, "Reconciling") or {}).get("reason") == "SecretNotFound"
+        )
+        assert waiting is not None and "Secret team-a/late not found" in waiting["status"]["lastError"]
+        assert condition(waiting, "Stalled")["status"] == "False"  # type: ignore[index]
+
+        await sandbox.client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "late", "namespace": NS},
+                "data": {"token": base64.b64encode(b"arrived-later-value").decode()},
+            }
+        )
+        await sandbox.client.wait_for(NS, "rags", is_ready, timeout=30)
+
+
+GITHUB_TOKEN = "ghp_test_token_for_the_emulator_00000000"
+OPENAI_VALUE = "sk-test-openai-for-github-0123456789abcdef"
+
+
+async def test_github_environment_receives_names_and_secrets_and_is_cleaned_up(
+    open_sandbox: SandboxFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    import base64
+
+    from llmapp_operator.redaction import RedactingFilter
+    from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+
+    caplog.set_level("DEBUG")
+    caplog.handler.addFilter(RedactingFilter())
+    emulator = GitHubEmulator(tokens={GITHUB_TOKEN: {"acme/rags"}})
+    emulator.add_repository("acme/rags")
+    async with running_github(emulator) as github_url, open_sandbox() as sandbox:
+        for name, key, value in (("github-token", "token", GITHUB_TOKEN), ("openai", "api-key", OPENAI_VALUE)):
+            await sandbox.client.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": name, "namespace": NS},
+                    "data": {key: base64.b64encode(value.encode()).decode()},
+                }
+            )
+        github = {
+            "repository": "acme/rags",
+            "apiUrl": github_url,
+            "tokenSecretRef": {"name": "github-token", "key": "token"},
+            "variables": {"APP_LOG_LEVEL": "info"},
+            "secrets": [{"name": "OPENAI_KEY", "valueFrom": {"secretKeyRef": {"name": "openai", "key": "api-key"}}}],
+        }
+        await sandbox.client.create(llmapp(github=github))
+        obj = await sandbox.client.wait_for(NS, "rags", is_ready)
+        assert obj is not None
+        assert condition(obj, "GitHubSynced")["status"] == "True"  # type: ignore[index]
+
+        outputs = obj["status"]["outputs"]
+        variables = emulator.environment_variables("acme/rags", "dev")
+        assert variables == {
+            "ECS_CLUSTER": outputs["ecs_cluster_name"],
+            "ECS_SERVICE": outputs["ecs_service_name"],
+            "ECS_TASK_DEFINITION": outputs["ecs_task_definition_family"],
+            "CONTAINER_NAME": outputs["container_name"],
+            "ECR_REPOSITORY_NAME": outputs["ecr_repository_name"],
+            "ECR_REGISTRY": outputs["ecr_registry"],
+            "AWS_REGION": "us-east-1",
+            "ROLE_TO_ASSUME": outputs["deploy_role_arn"],
+            "APP_LOG_LEVEL": "info",
+        }
+        assert emulator.environment_secrets("acme/rags", "dev") == {"OPENAI_KEY": OPENAI_VALUE}
+        status_github = obj["status"]["github"]
+        assert status_github["environment"] == "dev" and status_github["secrets"] == ["OPENAI_KEY"]
+        assert "ECS_CLUSTER" in status_github["variables"] and status_github["createdEnvironment"]
+
+        # Idempotent: a spec change that touches neither infra nor GitHub values writes nothing there.
+        writes = len(emulator.writes())
+        await sandbox.client.patch(NS, "rags", {"spec": {"terraform": {"timeout": "20m"}}})
+        await sandbox.client.wait_for(NS, "rags", lambda o: is_ready(o) and o["metadata"]["generation"] == 2)
+        assert len(emulator.writes()) == writes
+
+        events = await sandbox.client.events(NS, "rags")
+        for where, text in {"status": json.dumps(obj), "events": json.dumps(events), "logs": caplog.text}.items():
+            for value in (GITHUB_TOKEN, OPENAI_VALUE):
+                assert value not in text, f"a secret leaked into {where}"
+
+        await sandbox.client.delete(NS, "rags")
+        await sandbox.client.wait_for(NS, "rags", lambda o: o is None)
+        assert emulator.environments("acme/rags") == set()
+
+
+async def test_revoked_github_token_stalls_with_a_clear_reason(open_sandbox: SandboxFactory) -> None:
+    import base64
+
+    from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+
+    emulator = GitHubEmulator(tokens={})  # no token is valid
+    emulator.add_repository("acme/rags")
+    async with running_github(emulator) as github_url, open_sandbox() as sandbox:
+        await sandbox.client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "github-token", "namespace": NS},
+                "data": {"token": base64.b64encode(b"ghp_revoked_token_value_000000").decode()},
+            }
+        )
+        github = {
+            "repository": "acme/rags",
+            "apiUrl": github_url,
+            "tokenSecretRef": {"name": "github-token", "key": "token"},
+        }
+        await sandbox.client.create(llmapp(github=github))
+        obj = await sandbox.client.wait_for(
+            NS, "rags", lambda o: (condition(o, "Stalled") or {}).get("reason") == "GitHubUnauthorized"
+        )
+        assert obj is not None
+        assert condition(obj, "InfraApplied")["status"] == "True"  # type: ignore[index]
+        assert condition(obj, "GitHubSynced")["status"] == "False"  # type: ignore[index]
+        assert obj["status"]["phase"] == "Failed"

@@ -9,6 +9,7 @@ the same variables and outputs as the AWS stack.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import json
 import pathlib
@@ -23,11 +24,14 @@ import yaml
 
 from ..config import PACKAGE_DIR, Settings, _default_modules
 from .cloud import running_moto, sandbox_aws_env
+from .github_emulator import GitHubEmulator, running_github
 from .cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 
 ROOT = PACKAGE_DIR.parent.parent
 EXAMPLE = ROOT / "examples" / "llmapp.yaml"
 CRD = ROOT / "crds" / "llmapp.yaml"
+SANDBOX_GITHUB_TOKEN = "sandbox-github-token-not-real"
+SANDBOX_OPENAI_KEY = "sandbox-openai-key-not-real"
 
 
 def say(text: str = "") -> None:
@@ -91,16 +95,29 @@ async def demo(workdir: pathlib.Path) -> int:
     namespace, name = app["metadata"]["namespace"], app["metadata"]["name"]
     crd = yaml.safe_load(CRD.read_text())
 
+    repository = app["spec"]["github"]["repository"]
+    github = GitHubEmulator(tokens={SANDBOX_GITHUB_TOKEN: {repository}})
+    github.add_repository(repository)
     with sandbox_aws_env(), running_moto() as endpoint:
-        async with running_apiserver([crd]) as apiserver:
+        async with running_apiserver([crd]) as apiserver, running_github(github) as github_url:
             use_kubeconfig(apiserver.write_kubeconfig(workdir / "kubeconfig", namespace))
             say(f"  Kubernetes API (kmock) : {apiserver.url}  — CRD llmapps.llmops.dev installed")
-            say(f"  AWS S3 (moto server)   : {endpoint}  — Terraform state and locks")
+            say(f"  AWS (moto server)      : {endpoint}  — Terraform state, locks, Secrets Manager")
+            say(f"  GitHub API (emulator)  : {github_url}  — repository {repository}")
             say("  Terraform module       : terraform/sandbox (terraform_data, same contract as terraform/stack)")
             settings = sandbox_settings(workdir, endpoint, namespace)
             client = ApiClient(apiserver.url)
             async with running_operator(settings) as operator:
-                say("\n$ kubectl apply -f examples/llmapp.yaml")
+                say(f"\n$ kubectl -n {namespace} create secret generic github-token --from-literal=token=…")
+                say(f"$ kubectl -n {namespace} create secret generic openai --from-literal=api-key=…")
+                for secret, key, value in (("github-token", "token", SANDBOX_GITHUB_TOKEN),
+                                           ("openai", "api-key", SANDBOX_OPENAI_KEY)):
+                    await client.create({"apiVersion": "v1", "kind": "Secret",
+                                         "metadata": {"name": secret, "namespace": namespace},
+                                         "data": {key: base64.b64encode(value.encode()).decode()}})
+                # The only change to the example: GitHub is the local emulator, not api.github.com.
+                app["spec"]["github"]["apiUrl"] = github_url
+                say(f"\n$ kubectl apply -f examples/llmapp.yaml      # with spec.github.apiUrl={github_url}")
                 started = time.monotonic()
                 await client.create(app)
                 say(f"llmapp.llmops.dev/{name} created")
@@ -115,9 +132,16 @@ async def demo(workdir: pathlib.Path) -> int:
                     "observedGeneration": status.get("observedGeneration"),
                     "plan": status.get("plan"), "lastAppliedDigest": status.get("lastAppliedDigest"),
                     "conditions": [f"{c['type']}={c['status']} ({c['reason']})" for c in status["conditions"]],
+                    "github": {k: status["github"][k] for k in ("environment", "variables", "secrets", "syncedAt")},
                     "outputs": {k: status["outputs"][k] for k in ("ecs_cluster_name", "ecs_service_name",
                                                                   "ecr_repository_name")},
                 }, indent=2))
+
+                say(f"\nGitHub environment '{status['github']['environment']}' of {repository} (the emulator's view):")
+                for variable, value in sorted(github.environment_variables(repository, "dev").items()):
+                    say(f"  variable {variable} = {value}")
+                for secret in sorted(github.environment_secrets(repository, "dev")):
+                    say(f"  secret   {secret} = *** (sealed with the environment key, decrypted by the emulator)")
 
                 say(f"\n$ kubectl annotate llmapp {name} touched=yes   # no spec change: no Terraform run")
                 before = operator.deps.runner.processes_started
@@ -139,6 +163,7 @@ async def demo(workdir: pathlib.Path) -> int:
                 await client.delete(namespace, name)
                 await client.wait_for(namespace, name, lambda o: o is None, timeout=120)
                 say(f"llmapp.llmops.dev \"{name}\" deleted — terraform destroy ran, finalizer released")
+                say(f"GitHub environments left in {repository}: {sorted(github.environments(repository)) or 'none'}")
                 say(f"\n$ kubectl get events -n {namespace} --field-selector involvedObject.name={name}")
                 say(get_events(await client.events(namespace, name)))
                 say(f"\nterraform processes in all: {operator.deps.runner.processes_started}; "

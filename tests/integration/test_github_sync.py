@@ -1,0 +1,144 @@
+"""github_sync with the real PyGithub client against the GitHub emulator on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from llmapp_operator.errors import PermanentError, TransientError
+from llmapp_operator.github_sync import DesiredGitHubState, GitHubTarget, desired_digest, remove, sync
+from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+
+TOKEN = "ghp_test_token_not_real_000000000000000"
+REPO = "acme/rags"
+SECRET = "sk-test-openai-value-0123456789"
+DESIRED = DesiredGitHubState(
+    variables={"ECS_CLUSTER": "c1", "ECS_SERVICE": "s1", "AWS_REGION": "us-east-1"},
+    secrets={"OPENAI_KEY": SECRET},
+)
+
+
+@pytest.fixture
+async def github() -> AsyncIterator[tuple[GitHubEmulator, GitHubTarget]]:
+    emulator = GitHubEmulator(tokens={TOKEN: {REPO}})
+    emulator.add_repository(REPO)
+    emulator.add_repository("acme/other")
+    async with running_github(emulator) as url:
+        yield emulator, GitHubTarget(repository=REPO, environment="dev", api_url=url, token=TOKEN)
+
+
+async def test_first_sync_creates_environment_variables_and_sealed_secrets(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    record = await sync(target, DESIRED, None)
+    assert emulator.environments(REPO) == {"dev"}
+    assert emulator.environment_variables(REPO, "dev") == dict(DESIRED.variables)
+    assert emulator.environment_secrets(REPO, "dev") == {"OPENAI_KEY": SECRET}  # decrypted on arrival
+    assert record.created_environment and record.secrets == ("OPENAI_KEY",)
+    assert record.digest == desired_digest(DESIRED, "dev")
+    assert SECRET not in repr(record)
+
+
+async def test_second_sync_with_same_state_makes_no_request(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    record = await sync(target, DESIRED, None)
+    count = len(emulator.requests)
+    again = await sync(target, DESIRED, record)
+    assert again == record and len(emulator.requests) == count
+
+
+async def test_changed_value_writes_only_that_variable_and_removed_names_go(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    record = await sync(target, DESIRED, None)
+    emulator.environment_variables(REPO, "dev")
+    emulator.repos[REPO].environments["dev"].variables["UNMANAGED"] = "keep-me"
+    changed = DesiredGitHubState(variables={"ECS_CLUSTER": "c2", "ECS_SERVICE": "s1"}, secrets={})
+    before = len(emulator.writes())
+    await sync(target, changed, record)
+    writes = emulator.writes()[before:]
+    variable_writes = [w for w in writes if "/variables" in w[1]]
+    assert ("PATCH", f"/repos/{REPO}/environments/dev/variables/ECS_CLUSTER", 204) in variable_writes
+    assert ("DELETE", f"/repos/{REPO}/environments/dev/variables/AWS_REGION", 204) in variable_writes
+    assert len(variable_writes) == 2
+    assert emulator.environment_variables(REPO, "dev") == {"ECS_CLUSTER": "c2", "ECS_SERVICE": "s1",
+                                                          "UNMANAGED": "keep-me"}
+    assert emulator.environment_secrets(REPO, "dev") == {}
+
+
+async def test_remove_deletes_exactly_what_was_created(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    record = await sync(target, DESIRED, None)
+    await remove(target, record)
+    assert emulator.environments(REPO) == set()
+
+    # An environment that existed before, or holds foreign names, stays.
+    emulator.repos[REPO].environments["dev"] = type(emulator.repos[REPO].scope)(variables={"MINE": "x"})
+    record = await sync(target, DESIRED, None)
+    assert not record.created_environment
+    await remove(target, record)
+    assert emulator.environment_variables(REPO, "dev") == {"MINE": "x"}
+
+
+async def test_pagination_over_many_variables(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    many = DesiredGitHubState(variables={f"VAR_{i:03d}": str(i) for i in range(130)}, secrets={})
+    record = await sync(target, many, None)
+    count = len(emulator.writes())
+    # A new desired value for the last one: only it is written, found past the first page.
+    changed = DesiredGitHubState(variables={**many.variables, "VAR_129": "new"}, secrets={})
+    await sync(target, changed, record)
+    assert len(emulator.writes()) == count + 1
+    assert emulator.environment_variables(REPO, "dev")["VAR_129"] == "new"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "kind", "reason"),
+    [
+        (401, {}, PermanentError, "GitHubUnauthorized"),
+        (403, {}, PermanentError, "GitHubForbidden"),
+        (403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 120)},
+         TransientError, "GitHubRateLimited"),
+        (429, {"Retry-After": "30"}, TransientError, "GitHubRateLimited"),
+        (404, {}, PermanentError, "GitHubNotFound"),
+        (422, {}, PermanentError, "GitHubInvalidName"),
+        (500, {}, TransientError, "GitHubUnavailable"),
+        (502, {}, TransientError, "GitHubUnavailable"),
+    ],
+)
+async def test_errors_are_classified(github, status, headers, kind, reason) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    emulator.fail_next(r"^GET /repos/acme/rags$", status, headers=headers)
+    with pytest.raises(kind) as caught:
+        await sync(target, DESIRED, None)
+    assert caught.value.reason == reason
+    text = str(caught.value) + repr(caught.value)
+    assert TOKEN not in text and SECRET not in text
+    if reason == "GitHubRateLimited":
+        assert 1 <= caught.value.delay <= 3600  # type: ignore[attr-defined]
+        if status == 429:
+            assert caught.value.delay == 30  # type: ignore[attr-defined]
+
+
+async def test_unknown_token_and_invisible_repository(github) -> None:  # type: ignore[no-untyped-def]
+    _, target = github
+    bad = GitHubTarget(repository=REPO, environment="dev", api_url=target.api_url, token="ghp_revoked")
+    with pytest.raises(PermanentError, match="401"):
+        await sync(bad, DESIRED, None)
+    hidden = GitHubTarget(repository="acme/other", environment="dev", api_url=target.api_url, token=TOKEN)
+    with pytest.raises(PermanentError) as caught:
+        await sync(hidden, DESIRED, None)
+    assert caught.value.reason == "GitHubNotFound"
+
+
+async def test_invalid_names_fail_before_any_request(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    with pytest.raises(PermanentError, match="GITHUB_TOKEN"):
+        await sync(target, DesiredGitHubState(variables={"GITHUB_TOKEN": "x"}, secrets={}), None)
+    assert emulator.requests == []
+
+
+async def test_unreachable_github_is_transient() -> None:
+    target = GitHubTarget(repository=REPO, environment="dev", api_url="http://127.0.0.1:9", token=TOKEN)
+    with pytest.raises(TransientError):
+        await sync(target, DESIRED, None)
