@@ -17,8 +17,8 @@ import pytest
 
 from llmapp_operator import github_sync
 from llmapp_operator.aws import AppSecrets, StateBackend
-from llmapp_operator.kube_secrets import KubeSecrets
 from llmapp_operator.config import Settings
+from llmapp_operator.kube_secrets import KubeSecrets
 from llmapp_operator.reconcile import Deps
 from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_operator.terraform import LocalRunner, RunGate

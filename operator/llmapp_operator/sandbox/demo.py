@@ -24,8 +24,8 @@ import yaml
 
 from ..config import PACKAGE_DIR, Settings, _default_modules
 from .cloud import running_moto, sandbox_aws_env
-from .github_emulator import GitHubEmulator, running_github
 from .cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
+from .github_emulator import GitHubEmulator, running_github
 
 ROOT = PACKAGE_DIR.parent.parent
 EXAMPLE = ROOT / "examples" / "llmapp.yaml"
