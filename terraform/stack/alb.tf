@@ -1,0 +1,82 @@
+# Public ALB: HTTP forwards to the app, or redirects to HTTPS when a certificate is given.
+module "alb" {
+  source  = "terraform-aws-modules/alb/aws"
+  version = "10.5.0"
+
+  name                       = "${var.name}-alb"
+  load_balancer_type         = "application"
+  vpc_id                     = module.vpc.vpc_id
+  subnets                    = module.vpc.public_subnets
+  enable_deletion_protection = false # the operator's finalizer is the deletion guard
+  drop_invalid_header_fields = true
+
+  access_logs = {
+    bucket = module.alb_logs.s3_bucket_id
+    prefix = "alb"
+  }
+
+  security_group_ingress_rules = {
+    for key, rule in {
+      http  = { port = 80, enabled = true }
+      https = { port = 443, enabled = local.https }
+      } : key => {
+      from_port   = rule.port
+      to_port     = rule.port
+      ip_protocol = "tcp"
+      cidr_ipv4   = "0.0.0.0/0"
+      description = "${upper(key)} from the internet"
+    } if rule.enabled
+  }
+  security_group_egress_rules = {
+    vpc = {
+      ip_protocol = "-1"
+      cidr_ipv4   = var.vpc_cidr
+      description = "to the tasks in the VPC"
+    }
+  }
+
+  listeners = merge(
+    {
+      http = {
+        port     = 80
+        protocol = "HTTP"
+        redirect = local.https ? { port = "443", protocol = "HTTPS", status_code = "HTTP_301" } : null
+        forward  = local.https ? null : { target_group_key = "app" }
+      }
+    },
+    {
+      for key, listener in {
+        https = {
+          port            = 443
+          protocol        = "HTTPS"
+          certificate_arn = var.certificate_arn
+          ssl_policy      = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+          forward         = { target_group_key = "app" }
+        }
+      } : key => listener if local.https
+    }
+  )
+
+  target_groups = {
+    app = {
+      name                 = "${var.name}-tg"
+      protocol             = "HTTP"
+      port                 = var.container_port
+      target_type          = "ip"
+      deregistration_delay = 30
+      create_attachment    = false # ECS registers the task IPs itself
+
+      health_check = {
+        enabled             = true
+        path                = var.health_check_path
+        matcher             = "200-399"
+        interval            = 30
+        timeout             = 5
+        healthy_threshold   = 2
+        unhealthy_threshold = 3
+      }
+    }
+  }
+
+  tags = var.tags
+}

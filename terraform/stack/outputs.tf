@@ -1,0 +1,67 @@
+# The operator reads these (status.url, status.outputs) and syncs several into the GitHub
+# environment; terraform/sandbox declares the same names (a contract test keeps them equal).
+
+output "alb_dns" {
+  description = "DNS name of the application load balancer."
+  value       = module.alb.dns_name
+}
+
+output "url" {
+  description = "Public URL of the app."
+  value       = "${local.https ? "https" : "http"}://${module.alb.dns_name}"
+}
+
+output "ecs_cluster_name" {
+  description = "ECS cluster name."
+  value       = module.ecs_cluster.name
+}
+
+output "ecs_service_name" {
+  description = "ECS service name."
+  value       = module.ecs_service.name
+}
+
+output "ecs_task_definition_family" {
+  description = "Task definition family the app's CD renders."
+  value       = module.ecs_service.task_definition_family
+}
+
+output "container_name" {
+  description = "Name of the app container in the task definition."
+  value       = local.container_name
+}
+
+output "ecr_repository_name" {
+  description = "ECR repository name."
+  value       = module.ecr.repository_name
+}
+
+output "ecr_repository_url" {
+  description = "ECR repository URL."
+  value       = module.ecr.repository_url
+}
+
+output "ecr_registry" {
+  description = "ECR registry host."
+  value       = local.ecr_registry
+}
+
+output "deploy_role_arn" {
+  description = "IAM role the app's GitHub Actions assume through OIDC."
+  value       = aws_iam_role.deploy.arn
+}
+
+output "alb_logs_bucket" {
+  description = "S3 bucket holding ALB access logs."
+  value       = module.alb_logs.s3_bucket_id
+}
+
+output "vpc_id" {
+  description = "VPC id."
+  value       = module.vpc.vpc_id
+}
+
+output "aws_region" {
+  description = "AWS region of the stack."
+  value       = var.aws_region
+}

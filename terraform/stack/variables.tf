@@ -1,0 +1,152 @@
+# The variable contract between the operator and its modules. terraform/sandbox links this file,
+# so the sandbox and the AWS stack cannot drift apart; the operator renders exactly these names as
+# terraform.tfvars.json (a contract test checks renderer and file against each other).
+
+variable "name" {
+  description = "Resource name prefix derived by the operator (lowercase, at most 24 characters)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,23}$", var.name))
+    error_message = "name must be lowercase letters, digits and dashes, at most 24 characters."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (dev, staging, prod…); also the GitHub environment by default."
+  type        = string
+}
+
+variable "aws_region" {
+  description = "AWS region the stack would be deployed to."
+  type        = string
+}
+
+variable "github_repository" {
+  description = "The app repository, owner/name, whose CI/CD may assume the deploy role."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "github_repository must be owner/name."
+  }
+}
+
+variable "github_environment" {
+  description = "The GitHub environment the deploy role trusts."
+  type        = string
+}
+
+variable "container_port" {
+  description = "Port the app container listens on."
+  type        = number
+  default     = 8501
+}
+
+variable "task_cpu" {
+  description = "Fargate task CPU units."
+  type        = number
+  default     = 1024
+}
+
+variable "task_memory" {
+  description = "Fargate task memory in MiB; must be a valid pair with task_cpu."
+  type        = number
+  default     = 2048
+  validation {
+    condition = (
+      (var.task_cpu == 256 && contains([512, 1024, 2048], var.task_memory)) ||
+      (var.task_cpu == 512 && var.task_memory >= 1024 && var.task_memory <= 4096 && var.task_memory % 1024 == 0) ||
+      (var.task_cpu == 1024 && var.task_memory >= 2048 && var.task_memory <= 8192 && var.task_memory % 1024 == 0) ||
+      (var.task_cpu == 2048 && var.task_memory >= 4096 && var.task_memory <= 16384 && var.task_memory % 1024 == 0) ||
+      (var.task_cpu == 4096 && var.task_memory >= 8192 && var.task_memory <= 30720 && var.task_memory % 1024 == 0) ||
+      (var.task_cpu == 8192 && var.task_memory >= 16384 && var.task_memory <= 61440 && var.task_memory % 4096 == 0) ||
+      (var.task_cpu == 16384 && var.task_memory >= 32768 && var.task_memory <= 122880 && var.task_memory % 8192 == 0)
+    )
+    error_message = "task_cpu/task_memory is not a valid Fargate task size."
+  }
+}
+
+variable "desired_count" {
+  description = "Number of running tasks."
+  type        = number
+  default     = 1
+}
+
+variable "health_check_path" {
+  description = "HTTP path of the target group health check."
+  type        = string
+  default     = "/_stcore/health"
+}
+
+variable "image" {
+  description = "Container image; empty means the ECR repository's latest image."
+  type        = string
+  default     = ""
+}
+
+variable "app_environment" {
+  description = "Plain environment variables for the container."
+  type        = map(string)
+  default     = {}
+}
+
+variable "app_secret_arns" {
+  description = "Environment variable name -> Secrets Manager ARN (values never pass through Terraform)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC (/16 to /24)."
+  type        = string
+  default     = "10.0.0.0/16"
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24
+    error_message = "vpc_cidr must be an IPv4 CIDR block between /16 and /24."
+  }
+}
+
+variable "az_count" {
+  description = "Number of availability zones (2 to 6)."
+  type        = number
+  default     = 2
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 6
+    error_message = "az_count must be between 2 and 6."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One shared NAT gateway instead of one per AZ."
+  type        = bool
+  default     = true
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN for an HTTPS listener; empty means HTTP only."
+  type        = string
+  default     = ""
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the GitHub OIDC identity provider instead of looking it up."
+  type        = bool
+  default     = false
+}
+
+variable "alb_log_retention_days" {
+  description = "Days ALB access logs are kept."
+  type        = number
+  default     = 90
+}
+
+variable "ecr_keep_images" {
+  description = "Number of images the ECR lifecycle policy keeps."
+  type        = number
+  default     = 30
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
