@@ -1,0 +1,74 @@
+"""Opt-in: the real terraform/stack against a real AWS account (`make e2e-aws`).
+
+Needs LLMAPP_E2E_AWS=1, AWS credentials for an account you may create a VPC, ALB and ECS service
+in, LLMAPP_E2E_REPOSITORY=owner/name, and registry access for Terraform providers and modules.
+It converges the stack with the operator's own reconcile code, checks the URL answers through
+the ALB, then destroys everything. Costs a few cents and takes ~10 minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import boto3
+import pytest
+
+from llmapp_operator.aws import AppSecrets, StateBackend
+from llmapp_operator.config import Settings
+from llmapp_operator.model import LLMApp
+from llmapp_operator.reconcile import Deps, Previous, converge, status_patch, teardown
+from llmapp_operator.terraform import LocalRunner, RunGate
+
+pytestmark = pytest.mark.e2e
+
+
+def _why_not() -> str | None:
+    if os.environ.get("LLMAPP_E2E_AWS") != "1":
+        return "set LLMAPP_E2E_AWS=1 to run the real AWS stack (creates billable resources)"
+    if not os.environ.get("LLMAPP_E2E_REPOSITORY"):
+        return "set LLMAPP_E2E_REPOSITORY=owner/name (the app repository the deploy role trusts)"
+    try:
+        boto3.client("sts").get_caller_identity()
+    except Exception as exc:  # no credentials, no network
+        return f"no usable AWS credentials: {type(exc).__name__}"
+    return None
+
+
+@pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+async def test_real_stack_converges_serves_and_is_destroyed(tmp_path: pathlib.Path) -> None:
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    settings = replace(Settings.from_env(), workdir=tmp_path,
+                       state_bucket=os.environ.get("LLMAPP_STATE_BUCKET", "llmapp-e2e-tfstate"),
+                       state_region=region)
+    deps = Deps(settings=settings, runner=LocalRunner(settings), backend=StateBackend(),
+                gate=RunGate(1), app_secrets=AppSecrets())
+    app = LLMApp.from_body({
+        "metadata": {"name": "e2e", "namespace": "llmapp-e2e", "uid": "e2e-uid", "generation": 1},
+        "spec": {"environment": "dev", "aws": {"region": region},
+                 "app": {"image": "public.ecr.aws/docker/library/nginx:stable", "containerPort": 80,
+                         "healthCheckPath": "/", "cpu": 256, "memory": 512},
+                 "github": {"repository": os.environ["LLMAPP_E2E_REPOSITORY"]}},
+    })
+    result = await converge(app, deps, Previous())
+    previous = Previous.from_status(status_patch(Previous(), result, "now"))
+    try:
+        assert result.error is None, result.report.message
+        url = result.fields["url"]
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    assert response.status == 200
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(15)
+    finally:
+        done = await teardown(app, deps, previous)
+        assert done.error is None, done.report.message
