@@ -8,7 +8,9 @@ files need none). Each backend is checked once per operator process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -27,6 +29,20 @@ def client(service: str, region: str, endpoint_url: str | None) -> Any:
         endpoint_url=endpoint_url,
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20),
     )
+
+
+@contextlib.contextmanager
+def aws_errors(what: str, *, denied: str, unavailable: str, denied_hint: str) -> Iterator[None]:
+    """One mapping of AWS failures: access denied is permanent, everything else is retried."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _DENIED:
+            raise PermanentError(f"{what}: {code}: {denied_hint}", reason=denied) from None
+        raise TransientError(f"{what}: {code}", reason=unavailable) from None
+    except (botocore.exceptions.BotoCoreError, OSError) as exc:
+        raise TransientError(f"{what} unreachable: {type(exc).__name__}", reason=unavailable) from None
 
 
 _DENIED = {"AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
@@ -49,23 +65,12 @@ class StateBackend:
         self._ready.add(key)
 
     def _ensure_blocking(self, backend: BackendConfig) -> None:
-        with self._lock:
-            try:
-                self._ensure_bucket(backend)
-                if backend.dynamodb_table:
-                    self._ensure_table(backend)
-            except botocore.exceptions.ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                message = f"state backend s3://{backend.bucket} ({backend.region}): {code}"
-                if code in _DENIED:
-                    raise PermanentError(message + ": the operator's AWS identity may not use it",
-                                         reason="StateBackendDenied") from None
-                raise TransientError(message, reason="StateBackendUnavailable") from None
-            except (botocore.exceptions.BotoCoreError, OSError) as exc:
-                raise TransientError(
-                    f"state backend s3://{backend.bucket} unreachable: {type(exc).__name__}",
-                    reason="StateBackendUnavailable",
-                ) from None
+        with self._lock, aws_errors(f"state backend s3://{backend.bucket} ({backend.region})",
+                                    denied="StateBackendDenied", unavailable="StateBackendUnavailable",
+                                    denied_hint="the operator's AWS identity may not use it"):
+            self._ensure_bucket(backend)
+            if backend.dynamodb_table:
+                self._ensure_table(backend)
 
     def _ensure_bucket(self, backend: BackendConfig) -> None:
         s3 = client("s3", backend.region, self.endpoint_url)
@@ -149,8 +154,10 @@ class AppSecrets:
         prefix = self.secret_name(owner["namespace"], owner["name"], "")
         tags = [{"Key": f"llmops.dev/{key}", "Value": value} for key, value in sorted(owner.items())]
         arns: dict[str, str] = {}
-        changed = False
-        try:
+        rotated = False
+        with aws_errors(f"Secrets Manager ({region})", denied="SecretsManagerDenied",
+                        unavailable="SecretsManagerUnavailable",
+                        denied_hint="the operator's AWS identity may not manage app secrets"):
             existing = self._owned(secretsmanager, prefix)
             for env_name, value in sorted(values.items()):
                 secret_id = prefix + env_name
@@ -158,7 +165,7 @@ class AppSecrets:
                     current = secretsmanager.get_secret_value(SecretId=secret_id).get("SecretString")
                     if current != value:
                         secretsmanager.put_secret_value(SecretId=secret_id, SecretString=value)
-                        changed = True
+                        rotated = True
                     arns[env_name] = existing[secret_id]
                 else:
                     # A new secret means a new ARN in the variables: Terraform's apply rolls the tasks.
@@ -169,17 +176,7 @@ class AppSecrets:
                 # Values live in Kubernetes Secrets; nothing is lost by skipping the recovery window,
                 # and a later re-create under the same name must not collide with a pending deletion.
                 secretsmanager.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
-        except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            message = f"Secrets Manager ({region}): {code}"
-            if code in _DENIED:
-                raise PermanentError(message + ": the operator's AWS identity may not manage app secrets",
-                                     reason="SecretsManagerDenied") from None
-            raise TransientError(message, reason="SecretsManagerUnavailable") from None
-        except (botocore.exceptions.BotoCoreError, OSError) as exc:
-            raise TransientError(f"Secrets Manager unreachable: {type(exc).__name__}",
-                                 reason="SecretsManagerUnavailable") from None
-        return arns, changed
+        return arns, rotated
 
     @staticmethod
     def _owned(secretsmanager: Any, prefix: str) -> dict[str, str]:
@@ -195,17 +192,15 @@ class AppSecrets:
         """Start a new ECS deployment so running tasks pick up new secret versions."""
         def roll() -> None:
             ecs = client("ecs", region, self.endpoint_url)
-            try:
-                ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
-            except botocore.exceptions.ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code in {"ClusterNotFoundException", "ServiceNotFoundException", "ServiceNotActiveException"}:
-                    return  # no running service: no task holds an old value
-                if code in _DENIED:
-                    raise PermanentError(f"ECS {cluster}/{service}: {code}", reason="EcsDenied") from None
-                raise TransientError(f"ECS {cluster}/{service}: redeploy failed: {code}",
-                                     reason="RolloutFailed") from None
-            except (botocore.exceptions.BotoCoreError, OSError) as exc:
-                raise TransientError(f"ECS unreachable: {type(exc).__name__}", reason="RolloutFailed") from None
+            with aws_errors(f"ECS {cluster}/{service}", denied="EcsDenied", unavailable="RolloutFailed",
+                            denied_hint="the operator's AWS identity may not redeploy the service"):
+                try:
+                    ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+                except botocore.exceptions.ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code not in {"ClusterNotFoundException", "ServiceNotFoundException",
+                                    "ServiceNotActiveException"}:
+                        raise
+                    # no running service: no task holds an old value
 
         await asyncio.to_thread(roll)

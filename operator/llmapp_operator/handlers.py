@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from typing import Any
 
@@ -147,6 +148,28 @@ async def reconcile_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, 
         assert result.error is not None
         raise kopf.TemporaryError(result.report.message,
                                   delay=backoff(retry, deps.settings, getattr(result.error, "delay", None)))
+
+
+RESYNC_SECONDS = float(os.environ.get("LLMAPP_RESYNC_SECONDS", "600"))
+"""How often Ready objects re-read their Secrets: Kopf does not watch Secrets, so a rotated value
+is noticed here (new Secrets Manager version + service rollout, GitHub secret re-sealed)."""
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+async def resync_secrets(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    deps = _deps(memo)
+    previous = Previous.from_status(body.get("status"))
+    if body.metadata.get("deletionTimestamp") or not conditions.is_true(previous.conditions, conditions.READY):
+        return  # only settled objects: failing ones retry through their own backoff
+    try:
+        app = LLMApp.from_body(body)
+    except InvalidSpec:
+        return
+    if app.spec.suspend or not (app.spec.app.secrets or app.spec.github.token_secret_ref):
+        return  # nothing outside the spec to re-check
+    # Equal inputs start no Terraform process: this pass only re-syncs secrets and GitHub.
+    result = await reconcile.converge(app, deps, previous)
+    _apply_result(body, patch, previous, result, deps)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)

@@ -142,3 +142,23 @@ async def test_unreachable_github_is_transient() -> None:
     target = GitHubTarget(repository=REPO, environment="dev", api_url="http://127.0.0.1:9", token=TOKEN)
     with pytest.raises(TransientError):
         await sync(target, DESIRED, None)
+
+
+async def test_emulator_repository_level_variables_and_secrets_with_pygithub(github) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from github import Auth, Github
+
+    emulator, target = github
+
+    def drive() -> list[str]:
+        gh = Github(auth=Auth.Token(TOKEN), base_url=target.api_url, retry=None, seconds_between_requests=None,
+                    seconds_between_writes=None)
+        repo = gh.get_repo(REPO)
+        repo.create_variable("REPO_LEVEL", "v1")
+        repo.create_secret("REPO_SECRET", "plain-text-value")
+        return sorted(secret.name for secret in repo.get_secrets())
+
+    assert await asyncio.to_thread(drive) == ["REPO_SECRET"]
+    assert emulator.repository_variables(REPO) == {"REPO_LEVEL": "v1"}
+    assert emulator.repository_secrets(REPO) == {"REPO_SECRET": "plain-text-value"}

@@ -213,3 +213,44 @@ async def test_invalid_module_vars_fail_before_any_run(deps: Deps, terraform_log
     result = await converge(unknown, deps, Previous())
     assert result.report.outcome is Outcome.STALLED and result.report.reason == "UnknownModule"
     assert terraform_log.count() == 0
+
+
+class MemorySecrets:
+    """Kubernetes Secret values as the test sets them (the Secrets Manager side is real moto)."""
+
+    def __init__(self, values: dict[tuple[str, str], str]) -> None:
+        self.values = values
+
+    async def read(self, namespace: str, name: str, key: str) -> str:
+        return self.values[(name, key)]
+
+
+async def test_rotated_app_secret_gets_a_new_version_and_rolls_the_service(
+    deps: Deps, moto_endpoint: str, terraform_log: TerraformLog
+) -> None:
+    import boto3
+
+    from llmapp_operator.aws import AppSecrets
+
+    secrets = MemorySecrets({("openai", "api-key"): "first-value-1234"})
+    deps = replace(deps, secrets=secrets, app_secrets=AppSecrets(moto_endpoint))
+    ref = {"secretKeyRef": {"name": "openai", "key": "api-key"}}
+    app = make_app(app={"secrets": [{"name": "OPENAI_API_KEY", "valueFrom": ref}]})
+    first = await converge(app, deps, Previous())
+    assert first.error is None, first.report.message
+    outputs = first.fields["outputs"]
+    ecs = boto3.client("ecs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    ecs.create_cluster(clusterName=outputs["ecs_cluster_name"])
+    ecs.register_task_definition(family="f", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])
+    ecs.create_service(cluster=outputs["ecs_cluster_name"], serviceName=outputs["ecs_service_name"],
+                       taskDefinition="f", desiredCount=1)
+    runs = terraform_log.count()
+
+    secrets.values[("openai", "api-key")] = "second-value-5678"
+    rotated = await converge(app, deps, after(Previous(), first))
+    assert rotated.error is None, rotated.report.message
+    assert rotated.report.outcome is Outcome.UNCHANGED  # same ARN: no Terraform run
+    assert "service redeployed" in rotated.report.message
+    assert terraform_log.count() == runs
+    sm = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert sm.get_secret_value(SecretId="llmapp/team-a/rags/OPENAI_API_KEY")["SecretString"] == "second-value-5678"
