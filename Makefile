@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.venv/terraformrc
 
-.PHONY: help install demo test unit integration lint run install-crd e2e-aws clean
+.PHONY: help install demo test unit integration lint run install-crd bench e2e-aws clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ integration: $(STAMP)  ## integration tests only (kmock + moto + terraform)
 	$(PY) -m pytest tests/integration
 
 lint: $(STAMP)  ## ruff, mypy, import contracts, terraform fmt
-	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff check operator tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform tests/fixtures; \
@@ -43,6 +43,9 @@ run: $(STAMP)  ## serve the current kube-context (installs/updates the CRD first
 
 install-crd: $(STAMP)  ## create or update the LLMApp CRD in the current kube-context
 	$(PY) -m llmapp_operator install-crd
+
+bench: $(STAMP)  ## benchmarks as side-by-side ratios; appends to docs/benchmarks.md
+	$(PY) benchmarks/bench.py
 
 e2e-aws: $(STAMP)  ## opt-in: the real terraform/stack in your AWS account (see tests/e2e/test_aws_stack.py)
 	$(PY) -m pytest tests/e2e -m e2e -rs

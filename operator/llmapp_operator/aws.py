@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +22,12 @@ from .errors import PermanentError, TransientError
 from .workspace import BackendConfig
 
 
+@functools.lru_cache(maxsize=64)
 def client(service: str, region: str, endpoint_url: str | None) -> Any:
-    """A boto3 client with bounded retries and timeouts: a slow AWS must not stall the loop."""
+    """A boto3 client with bounded retries and timeouts: a slow AWS must not stall the loop.
+
+    Cached: creating a client costs tens of milliseconds, and boto3 clients are thread-safe.
+    """
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
         region_name=region,

@@ -78,6 +78,7 @@ class Previous:
     last_attempted_digest: str | None = None
     outputs: Mapping[str, Any] = field(default_factory=dict)
     github: Mapping[str, Any] | None = None
+    app_secrets: tuple[str, ...] = ()
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Previous:
@@ -89,6 +90,7 @@ class Previous:
             last_attempted_digest=status.get("lastAttemptedDigest"),
             outputs=dict(status.get("outputs") or {}),
             github=status.get("github") or None,
+            app_secrets=tuple(status.get("appSecrets") or ()),
         )
 
 
@@ -169,7 +171,9 @@ async def read_secret_values(app: LLMApp, deps: Deps, refs: list[SecretValue]) -
     return values
 
 
-async def _app_secret_arns(app: LLMApp, deps: Deps) -> tuple[dict[str, str], bool]:
+async def _app_secret_arns(app: LLMApp, deps: Deps, previous: Previous) -> tuple[dict[str, str], bool]:
+    if not app.spec.app.secrets and not previous.app_secrets:
+        return {}, False  # none wanted, none handed off before: no AWS call on the resync path
     if deps.app_secrets is None:
         if app.spec.app.secrets:
             raise PermanentError("spec.app.secrets needs the Secrets Manager hand-off, which is off",
@@ -189,13 +193,14 @@ async def converge(
 
     step = "secrets"
     try:
-        secret_arns, rotated = await _app_secret_arns(app, deps)
+        secret_arns, rotated = await _app_secret_arns(app, deps, previous)
         step = "render"
         ws = _workspace(app, deps, secret_arns)
     except ReconcileError as exc:
         return failed(app, exc, deps.redactor, step=step)
 
-    fields: dict[str, Any] = {"lastAttemptedDigest": ws.digest, "lastError": None}
+    fields: dict[str, Any] = {"lastAttemptedDigest": ws.digest, "lastError": None,
+                              "appSecrets": sorted(secret_arns) or None}
     if ws.digest == previous.last_applied_digest:
         outputs: Outputs = dict(previous.outputs)
         message = "infrastructure matches the spec"

@@ -39,6 +39,7 @@ import attrs
 import kmock
 from kmock._internal import rendering
 
+HISTORY_SIZE = 50_000
 ResourceKey = tuple[str, str, str]  # (group, version, plural)
 ObjectKey = tuple[ResourceKey, str | None, str]  # (resource, namespace, name)
 RequestKey = tuple[str, str, str | None]  # (verb, plural, subresource)
@@ -140,6 +141,11 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     _watchers: set[Watcher] = attrs.field(factory=set)
     _faults: list[Fault] = attrs.field(factory=list)
     _revision: int = 0
+    # Recent events, so a watch from resourceVersion N replays what happened after N (as etcd's
+    # watch cache does); a watch from before the oldest kept event gets 410 Gone.
+    _history: collections.deque[tuple[ResourceKey, dict[str, Any]]] = attrs.field(
+        factory=lambda: collections.deque(maxlen=HISTORY_SIZE))
+    _history_floor: int = 0
 
     # -- set-up ----------------------------------------------------------------------------------
     def register(self, group: str, version: str, plural: str, kind: str, *, namespaced: bool = True,
@@ -259,9 +265,13 @@ class SandboxApiServer(kmock.KubernetesScaffold):
 
     def _notify(self, event_type: str, resource: ResourceKey, obj: dict[str, Any]) -> None:
         namespace = obj.get("metadata", {}).get("namespace")
+        event = {"type": event_type, "object": copy.deepcopy(obj)}
+        if len(self._history) == self._history.maxlen:
+            self._history_floor = int(self._history[0][1]["object"]["metadata"]["resourceVersion"])
+        self._history.append((resource, event))
         for watcher in self._watchers:
             if watcher.resource == resource and watcher.namespace in (None, namespace):
-                watcher.queue.put_nowait({"type": event_type, "object": copy.deepcopy(obj)})
+                watcher.queue.put_nowait(event)
 
     def _list(self, resource: ResourceKey, namespace: str | None) -> dict[str, Any]:
         items = [copy.deepcopy(obj) for (res, ns, _), obj in self._objects.items()
@@ -373,11 +383,25 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         since = int(request.params.get("resourceVersion") or 0)
         timeout = float(request.params.get("timeoutSeconds") or 0) or None
         watcher = Watcher(resource, request.namespace)
-        # Snapshot and subscribe in one synchronous step: nothing can happen in between.
+        # Replay and subscribe in one synchronous step: nothing can happen in between. From a
+        # resourceVersion: the events after it (a LIST already gave the state at it); without one:
+        # the current objects as ADDED, like a real API server.
         self._watchers.add(watcher)
-        backlog = [] if since else [{"type": "ADDED", "object": copy.deepcopy(obj)}
-                                    for (res, ns, _), obj in self._objects.items()
-                                    if res == resource and request.namespace in (None, ns)]
+        backlog: list[dict[str, Any]]
+        if since and since < self._history_floor:
+            backlog = [{"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                                    "code": 410, "reason": "Expired",
+                                                    "message": f"too old resource version: {since}"}}]
+        elif since:
+            backlog = [event for res, event in self._history
+                       if res == resource and int(event["object"]["metadata"]["resourceVersion"]) > since
+                       and request.namespace in (None, event["object"]["metadata"].get("namespace"))]
+        else:
+            backlog = [{"type": "ADDED", "object": copy.deepcopy(obj)}
+                       for (res, ns, _), obj in self._objects.items()
+                       if res == resource and request.namespace in (None, ns)]
+        replayed = max((int(e["object"].get("metadata", {}).get("resourceVersion", 0)) for e in backlog), default=0)
+        since = max(since, replayed)  # live events already replayed are not sent twice
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.force_close()
         try:
