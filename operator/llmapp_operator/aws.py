@@ -46,6 +46,10 @@ def aws_errors(what: str, *, denied: str, unavailable: str, denied_hint: str) ->
         if code in _DENIED:
             raise PermanentError(f"{what}: {code}: {denied_hint}", reason=denied) from None
         raise TransientError(f"{what}: {code}", reason=unavailable) from None
+    except botocore.exceptions.ParamValidationError:
+        # Our own request is malformed (e.g. an invalid bucket name in the settings): retrying cannot help.
+        raise PermanentError(f"{what}: invalid request parameters (check the names in the settings)",
+                             reason="InvalidAwsRequest") from None
     except (botocore.exceptions.BotoCoreError, OSError) as exc:
         raise TransientError(f"{what} unreachable: {type(exc).__name__}", reason=unavailable) from None
 

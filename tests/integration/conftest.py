@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import replace
@@ -68,7 +69,7 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     base = Settings()
     # Each test gets its own bucket, so state from one test never leaks into another.
-    bucket = "tfstate-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    bucket = "tfstate-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
     return replace(
         base,
         workdir=tmp_path / "work",

@@ -66,3 +66,11 @@ async def test_roll_service_redeploys_and_tolerates_a_missing_service(moto_endpo
     ecs.create_service(cluster="c1", serviceName="s1", taskDefinition="f", desiredCount=1)
     await AppSecrets(moto_endpoint).roll_service("us-east-1", "c1", "s1")
     await AppSecrets(moto_endpoint).roll_service("us-east-1", "no-such-cluster", "s1")  # nothing to roll
+
+
+async def test_invalid_bucket_name_is_permanent_and_says_so(moto_endpoint: str) -> None:
+    from llmapp_operator.errors import PermanentError
+
+    with pytest.raises(PermanentError) as caught:
+        await StateBackend(moto_endpoint).ensure(BackendConfig(bucket="bad[name", key="k", region="us-east-1"))
+    assert caught.value.reason == "InvalidAwsRequest"

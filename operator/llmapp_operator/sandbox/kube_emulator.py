@@ -146,6 +146,7 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     _history: collections.deque[tuple[ResourceKey, dict[str, Any]]] = attrs.field(
         factory=lambda: collections.deque(maxlen=HISTORY_SIZE))
     _history_floor: int = 0
+    _gone_once: bool = False
 
     # -- set-up ----------------------------------------------------------------------------------
     def register(self, group: str, version: str, plural: str, kind: str, *, namespaced: bool = True,
@@ -179,6 +180,13 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         """Close every open watch stream, as an API server restart or a load balancer would."""
         for watcher in list(self._watchers):
             watcher.queue.put_nowait(None)
+
+    def expire_history(self) -> None:
+        """Compact the event history: the next watch resuming from a resourceVersion gets 410 Gone
+        (once; clients then LIST again, as they must with a real API server)."""
+        self._history.clear()
+        self._history_floor = self._revision
+        self._gone_once = True
 
     def get_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         for (resource, ns, obj_name), obj in self._objects.items():
@@ -388,7 +396,10 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         # the current objects as ADDED, like a real API server.
         self._watchers.add(watcher)
         backlog: list[dict[str, Any]]
-        if since and since < self._history_floor:
+        expired = since and (since < self._history_floor or self._gone_once)
+        if expired:
+            self._gone_once = False
+        if expired:
             backlog = [{"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                                     "code": 410, "reason": "Expired",
                                                     "message": f"too old resource version: {since}"}}]
