@@ -4,11 +4,15 @@
                  && apply && output -json` of the same module and S3 backend, median of N each.
 2. resync      — N Ready objects, operator restarted: Terraform processes started (must be 0) and
                  Kubernetes API requests per object, counted at the API server.
-3. concurrency — M objects with real Terraform, global bound 1 vs 4: speed-up and the highest
+3. scale       — K objects created at once, Terraform and the state bucket replaced by instant
+                 stand-ins, the operator in its own process: time until all are Ready divided by the
+                 same for a minimal Kopf operator (benchmarks/floor_operator.py, `kopf run`), the
+                 operator's peak RSS, and LLMApp writes per object.
+4. concurrency — M objects with real Terraform, global bound 1 vs 4: speed-up and the highest
                  number of runs in flight ever seen (must never exceed the bound).
 
 Everything runs on 127.0.0.1: the Kubernetes API emulator, moto, the real terraform binary.
-Results are appended to docs/benchmarks.md with the command and the date.
+A full run (no --only) writes its table to docs/benchmarks.md with the command and the date.
 """
 
 from __future__ import annotations
@@ -32,14 +36,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
+from instant import InstantRunner
 
 from llmapp_operator.__main__ import build_deps
 from llmapp_operator.config import Settings
 from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_operator.sandbox.cluster import ApiClient, is_ready, running_operator, use_kubeconfig
 from llmapp_operator.sandbox.kube_emulator import RunningApiServer, running_apiserver
-from llmapp_operator.terraform import PlanSummary, RunGate
-from llmapp_operator.workspace import Workspace
+from llmapp_operator.terraform import RunGate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRD = yaml.safe_load((ROOT / "crds" / "llmapp.yaml").read_text())
@@ -114,29 +118,6 @@ async def overhead(workdir: pathlib.Path, endpoint: str, runs: int) -> dict[str,
 
 # -- 2. resync ------------------------------------------------------------------------------------
 
-class InstantRunner:
-    """Seeds Ready objects fast: returns the sandbox's outputs without running Terraform."""
-
-    processes_started = 0
-
-    async def init(self, ws: Workspace) -> None:
-        return None
-
-    async def plan(self, ws: Workspace) -> PlanSummary:
-        return PlanSummary(has_changes=True, add=6)
-
-    async def apply(self, ws: Workspace, plan: PlanSummary) -> dict[str, Any]:
-        return await self.output(ws)
-
-    async def output(self, ws: Workspace) -> dict[str, Any]:
-        name = ws.tfvars["name"]
-        return {"alb_dns": f"{name}.elb.example", "url": f"http://{name}.elb.example",
-                "ecs_cluster_name": f"{name}-cluster"}
-
-    async def destroy(self, ws: Workspace) -> None:
-        return None
-
-
 async def resync(workdir: pathlib.Path, endpoint: str, objects: int) -> dict[str, float]:
     async with environment(workdir, endpoint, "bench-resync") as env:
         seeding = replace(build_deps(env.settings), runner=InstantRunner())
@@ -164,7 +145,73 @@ async def resync(workdir: pathlib.Path, endpoint: str, objects: int) -> dict[str
                 "all_requests": sum(counts.values()), "seconds": elapsed}
 
 
-# -- 3. concurrency -------------------------------------------------------------------------------
+# -- 3. scale --------------------------------------------------------------------------------------
+
+def _peak_rss_mb(pid: int) -> float:
+    """VmHWM: the kernel's own high-water mark of the process's resident set."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _ours_ready(obj: dict[str, Any]) -> bool:
+    return is_ready(obj)
+
+
+def _floor_ready(obj: dict[str, Any]) -> bool:
+    return (obj.get("status") or {}).get("phase") == "Ready"
+
+
+async def scale(workdir: pathlib.Path, objects: int, which: str) -> dict[str, float]:
+    """N objects created at once; the operator runs in its own process (its RSS is its own)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    async with running_apiserver([CRD]) as api:
+        kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", NS)
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "LLMAPP_NAMESPACES": NS,
+               "LLMAPP_WORKDIR": str(workdir / "work"), "LLMAPP_LIVENESS_ENDPOINT": "",
+               "PYTHONPATH": str(ROOT / "benchmarks")}
+        if which == "operator":
+            command = [sys.executable, str(ROOT / "benchmarks" / "scale_operator.py")]
+            ready = _ours_ready
+        else:
+            command = [sys.executable, "-m", "kopf", "run", "--standalone", "--quiet", "-n", NS,
+                       str(ROOT / "benchmarks" / "floor_operator.py")]
+            ready = _floor_ready
+        log = (workdir / f"{which}.log").open("wb")
+        process = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
+        try:
+            while api.server.request_counts[("WATCH", "llmapps", None)] == 0:  # watching: ready to go
+                if process.returncode is not None:
+                    raise RuntimeError(f"{which} exited early; see {workdir / (which + '.log')}")
+                await asyncio.sleep(0.02)
+            api.server.reset_counts()
+            started = time.perf_counter()
+            for index in range(objects):
+                api.server.create_object("llmapps", llmapp(f"app-{index}"))
+                if index % 100 == 99:
+                    await asyncio.sleep(0)  # let the watch stream flush as a real server would
+            done = 0
+            while done < objects:
+                await asyncio.sleep(0.05)
+                done = sum(1 for obj in api.server.peek_objects("llmapps", NS) if ready(obj))
+                if time.perf_counter() - started > 900:
+                    raise RuntimeError(f"{which}: only {done}/{objects} Ready after 900 s")
+            elapsed = time.perf_counter() - started
+            rss = _peak_rss_mb(process.pid)
+        finally:
+            process.terminate()
+            await process.wait()
+            log.close()
+        counts = api.server.request_counts
+        writes = sum(n for (verb, plural, _), n in counts.items()
+                     if plural == "llmapps" and verb in ("PATCH", "PUT", "POST"))
+        events = sum(n for (verb, plural, _), n in counts.items() if plural == "events" and verb == "POST")
+        return {"objects": objects, "seconds": elapsed, "peak_rss_mb": rss,
+                "writes_per_object": writes / objects, "events_per_object": events / objects}
+
+
+# -- 4. concurrency -------------------------------------------------------------------------------
 
 async def concurrency(workdir: pathlib.Path, endpoint: str, objects: int, bound: int) -> dict[str, float]:
     async with environment(workdir / f"bound-{bound}", endpoint, f"bench-bound-{bound}") as env:
@@ -181,46 +228,86 @@ async def concurrency(workdir: pathlib.Path, endpoint: str, objects: int, bound:
 
 # -- report ---------------------------------------------------------------------------------------
 
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def report_rows(results: dict[str, Any]) -> list[str]:
+    rows = []
+    if "overhead" in results:
+        o = results["overhead"]
+        rows.append(
+            f"| 1. apply→Ready vs bare terraform (median of {results['runs']}) "
+            f"| operator {o['operator_median_s'] * 1000:.0f} ms, bare {o['bare_median_s'] * 1000:.0f} ms, "
+            f"**{o['added_ms']:+.0f} ms added** | {o['ratio']:.2f}× "
+            f"| ≤ 300 ms added: {_verdict(o['added_ms'] <= 300)} |")
+    if "resync" in results:
+        r = results["resync"]
+        rows.append(
+            f"| 2. resync of {r['objects']} Ready objects (restart) | {r['terraform_processes']} Terraform processes, "
+            f"{r['llmapp_requests_per_object']:.2f} LLMApp API requests/object ({r['writes_per_object']:.2f} writes), "
+            f"{r['all_requests']} requests in all, quiet after {r['seconds']:.1f} s | — "
+            f"| 0 processes: {_verdict(r['terraform_processes'] == 0)}; "
+            f"≤ 2 requests/object: {_verdict(r['llmapp_requests_per_object'] <= 2)} |")
+    if "scale_operator" in results:
+        ours, floor = results["scale_operator"], results["scale_floor"]
+        ratio = ours["seconds"] / floor["seconds"]
+        rows.append(
+            f"| 3. {ours['objects']} objects to Ready, instant runner, vs a minimal Kopf operator "
+            f"| operator {ours['seconds']:.1f} s, floor {floor['seconds']:.1f} s; peak RSS "
+            f"{ours['peak_rss_mb']:.0f} MB (floor {floor['peak_rss_mb']:.0f} MB); LLMApp writes/object "
+            f"{ours['writes_per_object']:.2f} (floor {floor['writes_per_object']:.2f}), Events/object "
+            f"{ours['events_per_object']:.2f} | {ratio:.2f}× | ≤ 1.5×: {_verdict(ratio <= 1.5)}; "
+            f"≤ 300 MB: {_verdict(ours['peak_rss_mb'] <= 300)}; "
+            f"≤ 4 writes: {_verdict(ours['writes_per_object'] <= 4)} |")
+    if "bound1" in results:
+        c1, c4 = results["bound1"], results["bound4"]
+        rows.append(
+            f"| 4. {results['objects']} objects, real Terraform, bound 1 vs 4 "
+            f"| {c1['seconds']:.1f} s vs {c4['seconds']:.1f} s; max in flight {c1['max_in_flight']} / "
+            f"{c4['max_in_flight']} | {c1['seconds'] / c4['seconds']:.2f}× speed-up "
+            f"| bound never exceeded: {_verdict(c1['max_in_flight'] <= 1 and c4['max_in_flight'] <= 4)} |")
+    return rows
+
+
 def report(results: dict[str, Any], command: str) -> str:
-    o, r, c1, c4 = results["overhead"], results["resync"], results["bound1"], results["bound4"]
-    speedup = c1["seconds"] / c4["seconds"]
-    verdict = lambda ok: "met" if ok else "**missed**"  # noqa: E731
+    terraform = subprocess.run(["terraform", "version"], capture_output=True, text=True).stdout.splitlines()[0]
     lines = [
         f"## {datetime.date.today().isoformat()} — `{command}`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{subprocess.run(['terraform', 'version'], capture_output=True, text=True).stdout.splitlines()[0]}.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {terraform}.",
         "",
         "| benchmark | measured (same run) | ratio | target |",
         "|---|---|---|---|",
-        f"| 1. apply→Ready vs bare terraform (median of {results['runs']}) "
-        f"| operator {o['operator_median_s'] * 1000:.0f} ms, bare {o['bare_median_s'] * 1000:.0f} ms, "
-        f"**{o['added_ms']:+.0f} ms added** | {o['ratio']:.2f}× | ≤ 300 ms added: {verdict(o['added_ms'] <= 300)} |",
-        f"| 2. resync of {r['objects']} Ready objects (restart) | {r['terraform_processes']} Terraform processes, "
-        f"{r['llmapp_requests_per_object']:.2f} LLMApp API requests/object ({r['writes_per_object']:.2f} writes), "
-        f"{r['all_requests']} requests in all, quiet after {r['seconds']:.1f} s | — "
-        f"| 0 processes: {verdict(r['terraform_processes'] == 0)}; "
-        f"≤ 2 requests/object: {verdict(r['llmapp_requests_per_object'] <= 2)} |",
-        f"| 4. {results['objects']} objects, real Terraform, bound 1 vs 4 "
-        f"| {c1['seconds']:.1f} s vs {c4['seconds']:.1f} s; max in flight {c1['max_in_flight']} / "
-        f"{c4['max_in_flight']} | {speedup:.2f}× speed-up "
-        f"| bound never exceeded: {verdict(c1['max_in_flight'] <= 1 and c4['max_in_flight'] <= 4)} |",
+        *report_rows(results),
         "",
     ]
     return "\n".join(lines)
 
 
+BENCHMARKS = ("overhead", "resync", "scale", "concurrency")
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    selected = [name for name in BENCHMARKS if name in args.only]
     with tempfile.TemporaryDirectory(prefix="llmapp-bench-") as tmp, sandbox_aws_env(), running_moto() as endpoint:
         workdir = pathlib.Path(tmp)
         results: dict[str, Any] = {"runs": args.runs, "objects": args.objects}
-        print(f"1/3 overhead: {args.runs} operator runs and {args.runs} bare runs, interleaved …", flush=True)
-        results["overhead"] = await overhead(workdir / "overhead", endpoint, args.runs)
-        print(f"2/3 resync: {args.resync} Ready objects, operator restart …", flush=True)
-        results["resync"] = await resync(workdir / "resync", endpoint, args.resync)
-        print(f"3/3 concurrency: {args.objects} objects with bound 1, then 4 …", flush=True)
-        results["bound1"] = await concurrency(workdir, endpoint, args.objects, 1)
-        results["bound4"] = await concurrency(workdir, endpoint, args.objects, 4)
+        step = lambda name, text: print(f"{selected.index(name) + 1}/{len(selected)} {name}: {text}", flush=True)  # noqa: E731
+        if "overhead" in selected:
+            step("overhead", f"{args.runs} operator runs and {args.runs} bare runs, interleaved …")
+            results["overhead"] = await overhead(workdir / "overhead", endpoint, args.runs)
+        if "resync" in selected:
+            step("resync", f"{args.resync} Ready objects, operator restart …")
+            results["resync"] = await resync(workdir / "resync", endpoint, args.resync)
+        if "scale" in selected:
+            step("scale", f"{args.scale} objects, the minimal Kopf floor, then the operator (own processes) …")
+            results["scale_floor"] = await scale(workdir / "scale-floor", args.scale, "floor")
+            results["scale_operator"] = await scale(workdir / "scale-operator", args.scale, "operator")
+        if "concurrency" in selected:
+            step("concurrency", f"{args.objects} objects with bound 1, then 4 …")
+            results["bound1"] = await concurrency(workdir, endpoint, args.objects, 1)
+            results["bound4"] = await concurrency(workdir, endpoint, args.objects, 4)
         return results
 
 
@@ -229,6 +316,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--resync", type=int, default=200)
     parser.add_argument("--objects", type=int, default=20)
+    parser.add_argument("--scale", type=int, default=2000)
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--output", type=pathlib.Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     if shutil.which("terraform") is None:
@@ -242,6 +331,8 @@ def main() -> int:
     command = ("make bench  # python benchmarks/bench.py " + " ".join(sys.argv[1:])).strip()
     text = report(results, command.strip())
     print("\n" + text)
+    if set(args.only) != set(BENCHMARKS):
+        return 0  # a partial run is for looking, not for the record
     args.output.parent.mkdir(parents=True, exist_ok=True)
     header = "# Benchmarks\n\nLatest run first. Ratios come from one run, side by side; see benchmarks/bench.py.\n\n"
     old = args.output.read_text().split("\n", 4)[-1] if args.output.exists() else ""

@@ -82,6 +82,10 @@ class Settings:
 
     retry_max_seconds: float = 600.0
 
+    progress_delay_seconds: float = 2.0
+    """A step (plan, apply) shows up in status and Events only once it has run this long: fast
+    reconciles then cost no extra API writes, slow ones still show Planning/Applying live."""
+
     peering: bool = False
     """Kopf peering, so that exactly one of several replicas handles each object."""
 
@@ -131,11 +135,37 @@ class Settings:
             aws_endpoint_url=env.get("LLMAPP_AWS_ENDPOINT_URL") or None,
             retry_base_seconds=float(env.get("LLMAPP_RETRY_BASE_SECONDS", base.retry_base_seconds)),
             retry_max_seconds=float(env.get("LLMAPP_RETRY_MAX_SECONDS", base.retry_max_seconds)),
+            progress_delay_seconds=float(env.get("LLMAPP_PROGRESS_DELAY_SECONDS", base.progress_delay_seconds)),
             peering=env.get("LLMAPP_PEERING", "false").lower() in {"1", "true", "yes"},
             peering_name=env.get("LLMAPP_PEERING_NAME", base.peering_name),
             github_variable_outputs=_pairs(env.get("LLMAPP_GITHUB_VARIABLES"), base.github_variable_outputs),
             liveness_endpoint=env.get("LLMAPP_LIVENESS_ENDPOINT", base.liveness_endpoint) or None,
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The LLMAPP_* variables that make `from_env` give back these settings: how a second
+        process (a restarted operator in the fault tests, a Job) is configured like this one."""
+        return {
+            "LLMAPP_NAMESPACES": ",".join(self.namespaces),
+            "LLMAPP_WORKDIR": str(self.workdir),
+            "LLMAPP_TERRAFORM_BINARY": self.terraform_binary,
+            "LLMAPP_MODULES": ",".join(f"{name}={path}" for name, path in self.modules.items()),
+            "LLMAPP_MAX_CONCURRENT_RUNS": str(self.max_concurrent_runs),
+            "LLMAPP_RUN_TIMEOUT_SECONDS": str(self.default_timeout_seconds),
+            "LLMAPP_LOCK_TIMEOUT_SECONDS": str(self.lock_timeout_seconds),
+            "LLMAPP_STATE_BUCKET": self.state_bucket,
+            "LLMAPP_STATE_REGION": self.state_region,
+            "LLMAPP_STATE_KEY_PREFIX": self.state_key_prefix,
+            "LLMAPP_LOCK_TABLE": self.lock_table or "",
+            "LLMAPP_AWS_ENDPOINT_URL": self.aws_endpoint_url or "",
+            "LLMAPP_RETRY_BASE_SECONDS": repr(self.retry_base_seconds),
+            "LLMAPP_RETRY_MAX_SECONDS": repr(self.retry_max_seconds),
+            "LLMAPP_PROGRESS_DELAY_SECONDS": repr(self.progress_delay_seconds),
+            "LLMAPP_PEERING": "true" if self.peering else "false",
+            "LLMAPP_PEERING_NAME": self.peering_name,
+            "LLMAPP_GITHUB_VARIABLES": ",".join(f"{k}={v}" for k, v in self.github_variable_outputs.items()),
+            "LLMAPP_LIVENESS_ENDPOINT": self.liveness_endpoint or "",
+        }
 
 
 def _pairs(text: str | None, default: Mapping[str, str]) -> Mapping[str, str]:

@@ -86,23 +86,48 @@ def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
     )
 
 
-def _progress_writer(body: kopf.Body, previous: Previous, deps: Deps) -> reconcile.ProgressHook:
-    """Long Terraform steps show up in `kubectl get` while they run (Planning, Applying)."""
-    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+class ProgressWriter:
+    """Long Terraform steps show up in `kubectl get` while they run (Planning, Applying).
 
-    async def write(report: Report) -> None:
-        status = {
-            "phase": conditions.phase_for(report).value,
-            "conditions": conditions.derive(previous.conditions, report, deps.clock()),
-        }
+    A step's write waits `progress_delay_seconds`: the next step replaces a write still waiting,
+    and `close()` drops it when the reconcile ends first, so a fast reconcile costs no extra
+    writes. A write already on the wire is awaited, never abandoned: it must not land after (and
+    overwrite) the final status Kopf writes.
+    """
+
+    def __init__(self, body: kopf.Body, previous: Previous, deps: Deps) -> None:
+        self._body, self._previous, self._deps = body, previous, deps
+        self._waiting: asyncio.Task[None] | None = None
+        self._writing: asyncio.Task[None] | None = None
+
+    async def __call__(self, report: Report) -> None:
+        await self.close()
+        self._waiting = asyncio.create_task(self._write_later(report))
+
+    async def close(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._waiting = None
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
+
+    async def _write_later(self, report: Report) -> None:
+        await asyncio.sleep(self._deps.settings.progress_delay_seconds)
+        self._writing = asyncio.create_task(self._write(report))  # shielded from close()'s cancel
+        self._waiting = None
+
+    async def _write(self, report: Report) -> None:
+        namespace, name = str(self._body.metadata.namespace), str(self._body.metadata.name)
+        phase = conditions.phase_for(report).value
+        status = {"phase": phase,
+                  "conditions": conditions.derive(self._previous.conditions, report, self._deps.clock())}
         try:
             await asyncio.to_thread(_patch_status, namespace, name, status)
         except Exception as exc:  # progress is informative; the final write is what counts
             log.warning("progress status write failed for %s/%s: %s", namespace, name,
-                        deps.redactor.redact(str(exc))[:200])
-        kopf.event(body, type="Normal", reason=conditions.phase_for(report).value, message=report.message[:1024])
-
-    return write
+                        self._deps.redactor.redact(str(exc))[:200])
+        kopf.event(self._body, type="Normal", reason=phase, message=report.message[:1024])
 
 
 def _patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -142,7 +167,11 @@ async def reconcile_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, 
                         {"lastError": str(exc)})
         _apply_result(body, patch, previous, result, deps)
         return  # Stalled: nothing to retry until the spec changes
-    result = await reconcile.converge(app, deps, previous, _progress_writer(body, previous, deps))
+    progress = ProgressWriter(body, previous, deps)
+    try:
+        result = await reconcile.converge(app, deps, previous, progress)
+    finally:
+        await progress.close()
     _apply_result(body, patch, previous, result, deps)
     if result.transient:
         assert result.error is not None

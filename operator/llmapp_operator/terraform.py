@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pathlib
 import re
 import signal
 import socket
@@ -29,7 +30,7 @@ from .workspace import Workspace
 PLAN_FILE = "tfplan"
 TFVARS_FILE = "terraform.tfvars.json"
 BACKEND_FILE = "backend.tfbackend"
-JOURNAL_FILE = "run.json"
+JOURNAL_DIR = "runs"  # one <pid>.json per terraform process while it runs
 KILL_GRACE_SECONDS = 20.0
 
 Outputs = dict[str, Any]
@@ -284,16 +285,16 @@ class LocalRunner:
             stdout, stderr = await asyncio.wait_for(process.communicate(), ws.timeout_seconds)
         except TimeoutError:
             await asyncio.shield(self._stop_group(process))
-            self._clear_journal(ws)
+            self._clear_journal(ws, process.pid)
             raise TransientError(
                 f"terraform {step} did not finish within {ws.timeout_seconds}s and was stopped",
                 reason="TerraformTimeout",
             ) from None
         except asyncio.CancelledError:
             await asyncio.shield(self._stop_group(process))
-            self._clear_journal(ws)
+            self._clear_journal(ws, process.pid)
             raise
-        self._clear_journal(ws)
+        self._clear_journal(ws, process.pid)
         return Completed(process.returncode or 0, stdout.decode(errors="replace"),
                          stderr.decode(errors="replace"))
 
@@ -312,21 +313,33 @@ class LocalRunner:
             os.killpg(process.pid, signal.SIGKILL)
 
     # -- state-lock recovery -----------------------------------------------------------------
+    # Each terraform process is journaled in <workspace>/runs/<pid>.json and the entry removed
+    # when the process ends. An entry that outlives its process is the proof that a run of ours
+    # died (the operator was killed with it) and may have left the state lock behind. Entries are
+    # never overwritten by later runs: the next `init` must not erase the evidence.
     def _write_journal(self, ws: Workspace, step: str, pid: int) -> None:
         record = {"host": self._hostname, "pid": pid, "step": step, "started": time.time(),
                   "state": ws.backend.key}
-        (ws.directory / JOURNAL_FILE).write_text(json.dumps(record))
+        journal = ws.directory / JOURNAL_DIR
+        journal.mkdir(exist_ok=True)
+        (journal / f"{pid}.json").write_text(json.dumps(record))
 
-    def _clear_journal(self, ws: Workspace) -> None:
+    def _clear_journal(self, ws: Workspace, pid: int) -> None:
         with contextlib.suppress(FileNotFoundError):
-            (ws.directory / JOURNAL_FILE).unlink()
+            (ws.directory / JOURNAL_DIR / f"{pid}.json").unlink()
 
-    def _read_journal(self, ws: Workspace) -> dict[str, Any] | None:
-        try:
-            data = json.loads((ws.directory / JOURNAL_FILE).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+    def _dead_runs(self, ws: Workspace) -> list[tuple[pathlib.Path, dict[str, Any]]]:
+        """Journal entries of this host's runs for this state whose process is gone."""
+        dead = []
+        for entry in sorted((ws.directory / JOURNAL_DIR).glob("*.json")):
+            try:
+                record = json.loads(entry.read_text())
+            except (OSError, ValueError):
+                continue
+            if (isinstance(record, dict) and record.get("host") == self._hostname
+                    and record.get("state") == ws.backend.key and not _process_alive(int(record.get("pid", 0)))):
+                dead.append((entry, record))
+        return dead
 
     async def _recover_lock(self, ws: Workspace, lock: LockInfo) -> bool:
         """Force-unlock only a lock provably left by this operator's own dead run for this object.
@@ -335,16 +348,17 @@ class LocalRunner:
         and the lock was taken on this host for this object's state key. A lock held by any
         other run (another replica, a human, a live process) is left alone: StateLocked retries.
         """
-        journal = self._read_journal(ws)
-        if journal is None or journal.get("host") != self._hostname:
+        dead = self._dead_runs(ws)
+        if not dead:
             return False
         if not lock.who.endswith("@" + self._hostname) or not lock.path.endswith(ws.backend.key):
             return False
-        if _process_alive(int(journal.get("pid", 0))):
-            return False
-        self._clear_journal(ws)
         done = await self._spawn(ws, "force-unlock", ["force-unlock", "-force", lock.id])
-        return done.code == 0
+        if done.code != 0:
+            return False
+        for entry, _ in dead:
+            entry.unlink(missing_ok=True)
+        return True
 
 
 def _process_alive(pid: int) -> bool:

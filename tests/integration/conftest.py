@@ -6,6 +6,7 @@ processes an operation started without touching the operator's internals.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import re
@@ -59,17 +60,70 @@ def terraform_log(tmp_path: pathlib.Path) -> TerraformLog:
     return TerraformLog(tmp_path / "terraform-invocations.log")
 
 
+class TerraformHooks:
+    """Marker files the wrapper script honours, so a test can act at a chosen Terraform step:
+    `started-<step>` appears when a step starts; `pause(step)` holds the next run of that step
+    before terraform starts until `release(step)`."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+
+    def pause(self, step: str) -> None:
+        (self.path / f"pause-{step}").touch()
+
+    def release(self, step: str) -> None:
+        (self.path / f"go-{step}").touch()
+
+    def started(self, step: str) -> bool:
+        return (self.path / f"started-{step}").exists()
+
+    async def wait(self, marker: str, timeout: float = 60) -> None:
+        import asyncio
+
+        for _ in range(int(timeout / 0.02)):
+            if (self.path / marker).exists():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"terraform never reached {marker}")
+
+
+@pytest.fixture
+def terraform_hooks(tmp_path: pathlib.Path) -> TerraformHooks:
+    return TerraformHooks(tmp_path / "terraform-hooks")
+
+
+def write_terraform_wrapper(path: pathlib.Path, log: TerraformLog, hooks: TerraformHooks) -> pathlib.Path:
+    """The real terraform behind a shell script that logs each invocation and honours the hooks.
+    `exec` keeps the pid: the operator's journal and process-group handling see terraform itself."""
+    assert TERRAFORM is not None
+    path.write_text(f"""#!/bin/sh
+echo "$*" >> '{log.path}'
+step="$2"  # $1 is -chdir=...
+touch '{hooks.path}'/started-"$step"
+if [ -e '{hooks.path}'/pause-"$step" ]; then
+  rm -f '{hooks.path}'/pause-"$step"
+  touch '{hooks.path}'/paused-"$step"
+  while [ ! -e '{hooks.path}'/go-"$step" ]; do sleep 0.05; done
+  rm -f '{hooks.path}'/go-"$step"
+fi
+exec '{TERRAFORM}' "$@"
+""")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
 @pytest.fixture
 def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: TerraformLog,
-             request: pytest.FixtureRequest) -> Settings:
+             terraform_hooks: TerraformHooks, request: pytest.FixtureRequest) -> Settings:
     if TERRAFORM is None:
         pytest.skip("terraform binary not on PATH: integration tests need the real CLI")
-    wrapper = tmp_path / "terraform"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {terraform_log.path}\nexec {TERRAFORM} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    wrapper = write_terraform_wrapper(tmp_path / "terraform", terraform_log, terraform_hooks)
     base = Settings()
     # Each test gets its own bucket, so state from one test never leaks into another.
-    bucket = "tfstate-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    # (A hash of the full test id keeps parametrized cases apart after the name is cut to fit.)
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    bucket = "tfstate-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-") + "-" + digest
     return replace(
         base,
         workdir=tmp_path / "work",
@@ -79,6 +133,7 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         aws_endpoint_url=moto_endpoint,
         retry_base_seconds=0.2,
         retry_max_seconds=1.0,
+        progress_delay_seconds=0.0,  # show every step, so tests see Planning/Applying
         liveness_endpoint=None,
     )
 
@@ -100,3 +155,30 @@ def state_resources(s3, bucket: str, key: str) -> list[str]:  # type: ignore[no-
 
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def state_versions(s3, bucket: str, key: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Every stored version of a state file (the bucket is versioned), oldest first."""
+    import json
+
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    # S3 lists a key's versions newest first (LastModified has one-second resolution: no tiebreak).
+    versions = [v for v in reversed(listing) if v["Key"] == key]
+    return [json.loads(s3.get_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])["Body"].read())
+            for v in versions]
+
+
+def assert_state_sound(s3, bucket: str, key: str, expected_instances: int) -> None:  # type: ignore[no-untyped-def]
+    """One lineage (never forked), serials that only grow (never lost), every resource instance
+    exactly once (nothing created twice), and no lock left behind."""
+    history = state_versions(s3, bucket, key)
+    assert history, f"no state at s3://{bucket}/{key}"
+    assert len({doc["lineage"] for doc in history}) == 1, "state lineage forked"
+    serials = [doc["serial"] for doc in history]
+    assert serials == sorted(serials), f"state serial went backwards: {serials}"
+    final = history[-1]
+    instances = [(r["type"], r["name"], i.get("index_key")) for r in final.get("resources", [])
+                 if r.get("mode") == "managed" for i in r.get("instances", [])]
+    assert len(instances) == len(set(instances)) == expected_instances, instances
+    locks = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if o["Key"].endswith(".tflock")]
+    assert locks == [], f"state lock left held: {locks}"

@@ -66,7 +66,7 @@ class Sandbox:
             return []
 
 
-SandboxFactory = Callable[[], contextlib.AbstractAsyncContextManager[Sandbox]]
+SandboxFactory = Callable[..., contextlib.AbstractAsyncContextManager[Sandbox]]
 
 
 @pytest.fixture
@@ -76,15 +76,15 @@ def open_sandbox(settings: Settings, deps: Deps, s3, tmp_path: pathlib.Path) -> 
     Kopf waits 5 s at exit for tasks that appeared after it started; a fixture's teardown runs
     in such a task, the test body does not.
     """
-    settings = replace(settings, namespaces=(NS,))
-    deps = replace(deps, settings=settings)
-
     @contextlib.asynccontextmanager
-    async def open_() -> AsyncIterator[Sandbox]:
+    async def open_(**overrides: Any) -> AsyncIterator[Sandbox]:
+        """`overrides` replace operator settings for this sandbox (e.g. progress_delay_seconds)."""
+        local = replace(settings, namespaces=(NS,), **overrides)
+        local_deps = replace(deps, settings=local)
         async with running_apiserver([CRD]) as api:
             use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
-            async with running_operator(settings, deps):
-                yield Sandbox(api=api, client=ApiClient(api.url), settings=settings, deps=deps, s3=s3)
+            async with running_operator(local, local_deps):
+                yield Sandbox(api=api, client=ApiClient(api.url), settings=local, deps=local_deps, s3=s3)
 
     return open_
 
@@ -132,6 +132,18 @@ async def test_create_to_ready_with_url_conditions_and_events(
         assert reasons[-1] == "Ready" and "Applying" in reasons
         assert all(e["type"] == "Normal" for e in await sandbox.client.events(NS, "rags"))
 
+
+
+async def test_a_fast_reconcile_writes_no_progress(open_sandbox: SandboxFactory) -> None:
+    """Progress waits progress_delay_seconds: a create that finishes sooner costs no extra status
+    writes and no Planning/Applying Events, only the finalizer, the result and one Ready Event."""
+    async with open_sandbox(progress_delay_seconds=60) as sandbox:
+        await sandbox.client.create(llmapp())
+        await sandbox.client.wait_for(NS, "rags", is_ready)
+        reasons = [e["reason"] for e in await wait_events(sandbox, "rags", "Ready")]
+        status_writes = sandbox.api.server.request_counts[("PATCH", "llmapps", "status")]
+    assert reasons == ["Ready"]
+    assert status_writes == 1
 
 async def wait_events(sandbox: Sandbox, name: str, reason: str, timeout: float = 10) -> list[dict[str, Any]]:
     for _ in range(int(timeout / 0.1)):

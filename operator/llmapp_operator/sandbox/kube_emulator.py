@@ -22,6 +22,7 @@ a small fault injector answers chosen requests with an error status.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import copy
@@ -128,6 +129,12 @@ def json_patch(target: Any, operations: list[dict[str, Any]]) -> Any:
     return doc
 
 
+def _fold_string_data(secret: dict[str, Any]) -> None:
+    """A Secret's write-only `stringData` is merged into base64 `data`, as the API server does."""
+    for key, value in (secret.pop("stringData", None) or {}).items():
+        secret.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()
+
+
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in obj.items() if key not in ("metadata", "status")}
 
@@ -188,15 +195,31 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         self._history_floor = self._revision
         self._gone_once = True
 
+    def _resource(self, plural: str) -> ResourceKey:
+        for resource in self._kinds:
+            if resource[2] == plural:
+                return resource
+        raise KeyError(f"{plural} is not registered")
+
+    def _key(self, plural: str, namespace: str | None, name: str) -> ObjectKey:
+        resource = self._resource(plural)
+        return (resource, namespace if self._kinds[resource].namespaced else None, name)
+
     def get_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        for (resource, ns, obj_name), obj in self._objects.items():
-            if resource[2] == plural and ns == namespace and obj_name == name:
-                return copy.deepcopy(obj)
-        return None
+        obj = self._objects.get(self._key(plural, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def peek_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The stored objects themselves, not copies: for read-only scans at scale (benchmarks)."""
+        return [obj for (resource, ns, _), obj in self._objects.items()
+                if resource[2] == plural and (namespace is None or ns == namespace)]
 
     def list_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        return [copy.deepcopy(obj) for (resource, ns, _), obj in self._objects.items()
-                if resource[2] == plural and (namespace is None or ns == namespace)]
+        return [copy.deepcopy(obj) for obj in self.peek_objects(plural, namespace)]
+
+    def create_object(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create as a POST would (watchers are told), without an HTTP round trip."""
+        return self._create(self._resource(plural), obj.get("metadata", {}).get("namespace"), obj)
 
     # -- HTTP entry ------------------------------------------------------------------------------
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -305,6 +328,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             raise ApiError(409, "AlreadyExists", f'{resource[2]} "{meta["name"]}" already exists')
         if kind.status_subresource:
             obj.pop("status", None)
+        if kind.kind == "Secret":
+            _fold_string_data(obj)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1, resourceVersion=self._bump())
         meta.pop("deletionTimestamp", None)
         obj.setdefault("apiVersion", "/".join(filter(None, resource[:2])))
@@ -329,6 +354,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             raise ApiError(409, "Conflict", "the object has been modified; please apply your changes "
                                             "to the latest version and try again")
         new = self._apply_subresource_rules(key[0], old, patched, subresource)
+        if self._kinds[key[0]].kind == "Secret":
+            _fold_string_data(new)
         if new == old:
             return copy.deepcopy(old)  # no-op writes change nothing, not even resourceVersion
         if _spec_part(new) != _spec_part(old):
