@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.venv/terraformrc
 
-.PHONY: help install demo test unit integration lint run install-crd bench e2e-aws clean
+.PHONY: help install demo test unit integration lint run install-crd bench soak e2e-aws clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ install-crd: $(STAMP)  ## create or update the LLMApp CRD in the current kube-co
 
 bench: $(STAMP)  ## benchmarks as side-by-side ratios; appends to docs/benchmarks.md
 	$(PY) benchmarks/bench.py
+
+soak: $(STAMP)  ## fault soak: LLMAPP_FAULT_KILLS (20) SIGKILL/restart points, plus every other fault test
+	LLMAPP_FAULT_KILLS=$${LLMAPP_FAULT_KILLS:-20} $(PY) -m pytest tests/integration -q -rA \
+	  -k "kill or outage or faults or while or lock or timeout or destroy or github"
 
 e2e-aws: $(STAMP)  ## opt-in: the real terraform/stack in your AWS account (see tests/e2e/test_aws_stack.py)
 	$(PY) -m pytest tests/e2e -m e2e -rs

@@ -74,6 +74,10 @@ class Settings:
     lock_table: str | None = None
     """DynamoDB table for state locking; None uses S3-native lock files (`use_lockfile`)."""
 
+    state_max_retries: int | None = None
+    """How often Terraform's S3 backend retries a failed call (None: Terraform's default, 5).
+    A run that cannot save its state keeps it in errored.tfstate; the next run pushes it."""
+
     aws_endpoint_url: str | None = None
     """Send S3/DynamoDB/STS calls (boto3 and the Terraform backend) here: moto or LocalStack."""
 
@@ -132,6 +136,7 @@ class Settings:
             state_region=env.get("LLMAPP_STATE_REGION", base.state_region),
             state_key_prefix=env.get("LLMAPP_STATE_KEY_PREFIX", base.state_key_prefix),
             lock_table=env.get("LLMAPP_LOCK_TABLE") or None,
+            state_max_retries=int(env["LLMAPP_STATE_MAX_RETRIES"]) if env.get("LLMAPP_STATE_MAX_RETRIES") else None,
             aws_endpoint_url=env.get("LLMAPP_AWS_ENDPOINT_URL") or None,
             retry_base_seconds=float(env.get("LLMAPP_RETRY_BASE_SECONDS", base.retry_base_seconds)),
             retry_max_seconds=float(env.get("LLMAPP_RETRY_MAX_SECONDS", base.retry_max_seconds)),
@@ -157,6 +162,7 @@ class Settings:
             "LLMAPP_STATE_REGION": self.state_region,
             "LLMAPP_STATE_KEY_PREFIX": self.state_key_prefix,
             "LLMAPP_LOCK_TABLE": self.lock_table or "",
+            "LLMAPP_STATE_MAX_RETRIES": "" if self.state_max_retries is None else str(self.state_max_retries),
             "LLMAPP_AWS_ENDPOINT_URL": self.aws_endpoint_url or "",
             "LLMAPP_RETRY_BASE_SECONDS": repr(self.retry_base_seconds),
             "LLMAPP_RETRY_MAX_SECONDS": repr(self.retry_max_seconds),

@@ -30,6 +30,9 @@ from .workspace import Workspace
 PLAN_FILE = "tfplan"
 TFVARS_FILE = "terraform.tfvars.json"
 BACKEND_FILE = "backend.tfbackend"
+ERRORED_STATE_FILE = "errored.tfstate"  # where terraform keeps state it failed to save remotely
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+UNRELEASED_LOCK_MARKER = "Error releasing the state lock"
 JOURNAL_DIR = "runs"  # one <pid>.json per terraform process while it runs
 KILL_GRACE_SECONDS = 20.0
 
@@ -182,6 +185,9 @@ def classify_failure(step: str, stderr: str, redactor: Redactor) -> TransientErr
     message = shorten(redactor.redact(f"terraform {step}: {error_summary(stderr)}"))
     if "Error acquiring the state lock" in stderr:
         return TransientError(message, reason="StateLocked")
+    if "Failed to save state" in stderr or "Failed to persist state" in stderr:
+        # Terraform kept what it created in errored.tfstate; the next run pushes it first.
+        return TransientError(message, reason="StateNotSaved")
     if "Saved plan is stale" in stderr:
         return TransientError(message, reason="StalePlan")
     if any(marker in stderr for marker in _DENIED_MARKERS):
@@ -209,6 +215,7 @@ class LocalRunner:
                                      f"-backend-config=../{BACKEND_FILE}"])
 
     async def plan(self, ws: Workspace) -> PlanSummary:
+        await self._push_errored_state(ws)
         done = await self._run(
             ws, "plan",
             ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={PLAN_FILE}",
@@ -229,6 +236,7 @@ class LocalRunner:
         return public_outputs(json.loads(done.stdout or "{}"))
 
     async def destroy(self, ws: Workspace) -> None:
+        await self._push_errored_state(ws)
         await self._run(ws, "destroy", ["destroy", "-auto-approve", "-input=false", "-no-color",
                                         f"-var-file=../{TFVARS_FILE}", *self._lock_args(ws)])
 
@@ -294,9 +302,12 @@ class LocalRunner:
             await asyncio.shield(self._stop_group(process))
             self._clear_journal(ws, process.pid)
             raise
-        self._clear_journal(ws, process.pid)
+        if UNRELEASED_LOCK_MARKER not in stderr.decode(errors="replace"):
+            # Otherwise the entry stays: it proves the lock left behind is this dead run's own.
+            self._clear_journal(ws, process.pid)
+        # Some subcommands (state push, force-unlock) have no -no-color: strip colours here once.
         return Completed(process.returncode or 0, stdout.decode(errors="replace"),
-                         stderr.decode(errors="replace"))
+                         ANSI_ESCAPE.sub("", stderr.decode(errors="replace")))
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM lets Terraform stop gracefully and release the lock; SIGKILL if it will not."""
@@ -311,6 +322,18 @@ class LocalRunner:
         # Children that ignored SIGTERM (provisioners) go with the group's SIGKILL.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+    # -- state that Terraform could not save -----------------------------------------------
+    async def _push_errored_state(self, ws: Workspace) -> None:
+        """When the backend was unreachable at the end of a run, Terraform wrote the resources it
+        had created to errored.tfstate instead. Planning from the stale remote state would create
+        them again, so the saved copy is pushed first (Terraform itself refuses a push whose
+        lineage differs or whose serial is older). Kept on disk until a push succeeds."""
+        errored = ws.module_dir / ERRORED_STATE_FILE
+        if not errored.exists():
+            return
+        await self._run(ws, "state push", ["state", "push", *self._lock_args(ws), ERRORED_STATE_FILE])
+        errored.rename(errored.with_name(f"{ERRORED_STATE_FILE}.pushed-{int(time.time())}"))
 
     # -- state-lock recovery -----------------------------------------------------------------
     # Each terraform process is journaled in <workspace>/runs/<pid>.json and the entry removed

@@ -40,6 +40,7 @@ class BackendConfig:
     region: str
     dynamodb_table: str | None = None
     endpoint_url: str | None = None
+    max_retries: int | None = None
 
     def as_tfbackend(self) -> str:
         """The `-backend-config=FILE` content; it holds no credentials."""
@@ -53,6 +54,8 @@ class BackendConfig:
             lines.append(f"dynamodb_table = {json.dumps(self.dynamodb_table)}")
         else:
             lines.append("use_lockfile = true")
+        if self.max_retries is not None:
+            lines.append(f"max_retries = {int(self.max_retries)}")
         if self.endpoint_url:
             # An S3-compatible endpoint (moto, LocalStack): path-style addressing and no account
             # look-ups, which such endpoints may not answer.
@@ -169,6 +172,7 @@ def render_backend(app: LLMApp, settings: Settings) -> BackendConfig:
         region=backend.region or settings.state_region,
         dynamodb_table=backend.dynamodb_table or settings.lock_table,
         endpoint_url=settings.aws_endpoint_url,
+        max_retries=settings.state_max_retries,
     )
 
 

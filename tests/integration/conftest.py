@@ -7,6 +7,7 @@ processes an operation started without touching the operator's internals.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -25,6 +26,7 @@ from llmapp_operator.reconcile import Deps
 from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_operator.terraform import LocalRunner, RunGate
 from tests.conftest import REPO, TERRAFORM
+from tests.secrets_scan import leaks
 
 FIXTURES = REPO / "tests" / "fixtures" / "terraform"
 
@@ -128,7 +130,8 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         base,
         workdir=tmp_path / "work",
         terraform_binary=str(wrapper),
-        modules={**base.modules, "failing-destroy": FIXTURES / "failing-destroy"},
+        modules={**base.modules, "failing-destroy": FIXTURES / "failing-destroy",
+                 "slow-apply": FIXTURES / "slow-apply"},
         state_bucket=bucket,
         aws_endpoint_url=moto_endpoint,
         retry_base_seconds=0.2,
@@ -182,3 +185,51 @@ def assert_state_sound(s3, bucket: str, key: str, expected_instances: int) -> No
     assert len(instances) == len(set(instances)) == expected_instances, instances
     locks = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if o["Key"].endswith(".tflock")]
     assert locks == [], f"state lock left held: {locks}"
+
+
+SCANNED_FILE_LIMIT = 5_000_000
+
+
+@pytest.fixture(autouse=True)
+def secrets_scan(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture,
+                 monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> Iterator[None]:
+    """Fails the test when a registered secret shows up in logs, LLMApps, Events, Terraform state
+    or the test's files (see tests/secrets_scan.py)."""
+    import logging
+
+    from llmapp_operator.redaction import RedactingFilter
+    from llmapp_operator.sandbox.kube_emulator import SandboxApiServer
+
+    servers: list[SandboxApiServer] = []
+    register_builtins = SandboxApiServer.register_builtins
+
+    def recording(self: SandboxApiServer) -> None:  # every API server the test starts
+        servers.append(self)
+        register_builtins(self)
+
+    monkeypatch.setattr(SandboxApiServer, "register_builtins", recording)
+    endpoint = request.getfixturevalue("moto_endpoint") if "moto_endpoint" in request.fixturenames else None
+    redacting = RedactingFilter()  # the operator's own handler filter, as in production
+    caplog.handler.addFilter(redacting)
+    for name in ("llmapp_operator", "kopf"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    yield
+    caplog.handler.removeFilter(redacting)
+
+    texts: list[tuple[str, str]] = [
+        (f"log record {r.name}", caplog.handler.format(r)) for r in caplog.get_records("call")]
+    for server in servers:
+        for plural in ("llmapps", "events"):
+            texts += [(f"{plural} {o['metadata'].get('name')}", json.dumps(o)) for o in server.peek_objects(plural)]
+    if endpoint is not None:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        for bucket in s3.list_buckets().get("Buckets", []):
+            for item in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+                if item["Key"].endswith((".tfstate", ".tflock")):
+                    body = s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()
+                    texts.append((f"s3://{bucket['Name']}/{item['Key']}", body.decode(errors="replace")))
+    for file in tmp_path.rglob("*"):
+        if file.is_file() and not file.is_symlink() and file.stat().st_size < SCANNED_FILE_LIMIT:
+            texts.append((str(file.relative_to(tmp_path)), file.read_text(errors="replace")))
+    found = leaks(texts)
+    assert not found, f"a test secret leaked into: {found[:10]}"

@@ -10,10 +10,11 @@ import pytest
 from llmapp_operator.errors import PermanentError, TransientError
 from llmapp_operator.github_sync import DesiredGitHubState, GitHubTarget, desired_digest, remove, sync
 from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+from tests.secrets_scan import secret_for_tests
 
-TOKEN = "ghp_test_token_not_real_000000000000000"
+TOKEN = secret_for_tests("ghp_test_token_not_real_000000000000000")
 REPO = "acme/rags"
-SECRET = "sk-test-openai-value-0123456789"
+SECRET = secret_for_tests("sk-test-openai-value-0123456789")
 DESIRED = DesiredGitHubState(
     variables={"ECS_CLUSTER": "c1", "ECS_SERVICE": "s1", "AWS_REGION": "us-east-1"},
     secrets={"OPENAI_KEY": SECRET},

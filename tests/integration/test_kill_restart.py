@@ -28,12 +28,13 @@ from llmapp_operator.workspace import state_key
 from tests.conftest import REPO, needs_terraform
 from tests.integration.conftest import TerraformHooks, assert_state_sound, state_versions
 from tests.integration.operator_process import OperatorProcess
+from tests.secrets_scan import secret_for_tests
 
 pytestmark = needs_terraform
 
 NS = "team-k"
 CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
-SECRET_VALUE = "kill-test-secret-7f3a9c1e"
+SECRET_VALUE = secret_for_tests("kill-test-secret-7f3a9c1e")
 KILLS = int(os.environ.get("LLMAPP_FAULT_KILLS", "3"))
 SEED = int(os.environ.get("LLMAPP_FAULT_SEED", "20261125"))
 STEPS = ("plan", "apply", "destroy")

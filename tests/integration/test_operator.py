@@ -24,11 +24,13 @@ from llmapp_operator.sandbox.cluster import ApiClient, condition, is_ready, runn
 from llmapp_operator.sandbox.kube_emulator import RunningApiServer, running_apiserver
 from llmapp_operator.workspace import state_key
 from tests.conftest import REPO, needs_terraform
-from tests.integration.conftest import TerraformLog, state_resources
+from tests.integration.conftest import TerraformHooks, TerraformLog, assert_state_sound, state_resources
+from tests.secrets_scan import secret_for_tests
 
 pytestmark = needs_terraform
 
 NS = "team-a"
+LATE_VALUE = secret_for_tests("arrived-later-value")
 CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
 APP: dict[str, Any] = {
     "apiVersion": "llmops.dev/v1alpha1",
@@ -219,6 +221,46 @@ async def test_delete_destroys_then_releases_finalizer(
         assert sandbox.state() == []
 
 
+async def test_delete_while_apply_runs_finishes_apply_then_destroys(
+    open_sandbox: SandboxFactory, terraform_hooks: TerraformHooks, terraform_log: TerraformLog
+) -> None:
+    """The apply is never cut short (that would strand resources outside the state); the delete
+    waits for it, then destroys everything it created and releases the finalizer."""
+    async with open_sandbox() as sandbox:
+        terraform_hooks.pause("apply")
+        await sandbox.client.create(llmapp())
+        await terraform_hooks.wait("paused-apply")
+        await sandbox.client.delete(NS, "rags")
+        terraform_hooks.release("apply")
+        assert await sandbox.client.wait_for(NS, "rags", lambda o: o is None, timeout=60) is None
+        commands = terraform_log.commands()
+        assert commands.index("apply") < commands.index("destroy"), commands
+        key = state_key(sandbox.settings.state_key_prefix, NS, "rags")
+        assert_state_sound(sandbox.s3, sandbox.settings.state_bucket, key, expected_instances=0)
+
+
+async def test_spec_change_while_plan_runs_applies_the_new_generation(
+    open_sandbox: SandboxFactory, terraform_hooks: TerraformHooks, terraform_log: TerraformLog
+) -> None:
+    """A spec edited mid-plan is not lost: the plan of generation 1 completes, then generation 2
+    is planned and applied, and Ready is reported for generation 2 only."""
+    async with open_sandbox() as sandbox:
+        terraform_hooks.pause("plan")
+        await sandbox.client.create(llmapp())
+        await terraform_hooks.wait("paused-plan")
+        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 3}}})
+        terraform_hooks.release("plan")
+        obj = await sandbox.client.wait_for(NS, "rags", is_ready, timeout=60)
+        assert obj is not None and obj["metadata"]["generation"] == 2
+        assert obj["status"]["observedGeneration"] == 2
+        key = state_key(sandbox.settings.state_key_prefix, NS, "rags")
+        assert_state_sound(sandbox.s3, sandbox.settings.state_bucket, key, expected_instances=6)
+        state = json.loads(sandbox.s3.get_object(Bucket=sandbox.settings.state_bucket, Key=key)["Body"].read())
+        service = next(r for r in state["resources"] if r["name"] == "ecs_service")
+        assert service["instances"][0]["attributes"]["input"]["value"]["desired_count"] == 3
+        assert terraform_log.commands().count("plan") >= 2
+
+
 async def test_delete_with_orphan_policy_keeps_everything(
     open_sandbox: SandboxFactory, terraform_log: TerraformLog
 ) -> None:
@@ -342,7 +384,7 @@ async def test_two_objects_converge_concurrently_with_separate_state(open_sandbo
         assert len(sandbox.state("one")) == len(sandbox.state("two")) == 6
 
 
-SECRET_VALUE = "sk-test-not-a-real-key-7f3a9c1e5b2d4f6a8c0e"
+SECRET_VALUE = secret_for_tests("sk-test-not-a-real-key-7f3a9c1e5b2d4f6a8c0e")
 
 
 async def test_app_secret_reaches_secrets_manager_and_nowhere_else(
@@ -415,14 +457,14 @@ async def test_missing_secret_is_named_and_retried_until_it_exists(open_sandbox:
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": "late", "namespace": NS},
-                "data": {"token": base64.b64encode(b"arrived-later-value").decode()},
+                "data": {"token": base64.b64encode(LATE_VALUE.encode()).decode()},
             }
         )
         await sandbox.client.wait_for(NS, "rags", is_ready, timeout=30)
 
 
-GITHUB_TOKEN = "ghp_test_token_for_the_emulator_00000000"
-OPENAI_VALUE = "sk-test-openai-for-github-0123456789abcdef"
+GITHUB_TOKEN = secret_for_tests("ghp_test_token_for_the_emulator_00000000")
+OPENAI_VALUE = secret_for_tests("sk-test-openai-for-github-0123456789abcdef")
 
 
 async def test_github_environment_receives_names_and_secrets_and_is_cleaned_up(

@@ -43,7 +43,8 @@ def test_to_env_round_trips_every_setting_a_second_process_needs() -> None:
         Settings(), namespaces=("a", "b"), workdir=pathlib.Path("/w"), terraform_binary="/bin/tf",
         modules={**Settings().modules, "x": pathlib.Path("/m/x")}, max_concurrent_runs=7,
         default_timeout_seconds=99, lock_timeout_seconds=3, state_bucket="b", state_region="eu-west-1",
-        state_key_prefix="p", lock_table="t", aws_endpoint_url="http://127.0.0.1:1", retry_base_seconds=0.25,
+        state_key_prefix="p", lock_table="t",
+        state_max_retries=1, aws_endpoint_url="http://127.0.0.1:1", retry_base_seconds=0.25,
         retry_max_seconds=2.5, progress_delay_seconds=0.0, peering=True, peering_name="n",
         github_variable_outputs={"A": "a"}, liveness_endpoint=None,
     )

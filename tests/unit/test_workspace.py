@@ -105,3 +105,10 @@ def test_resource_name_is_always_aws_compliant(namespace: str, name: str) -> Non
     derived = resource_name(namespace, name)
     assert re.fullmatch(r"[a-z][a-z0-9-]{0,23}", derived), derived
     assert resource_name(namespace, name) == derived
+
+
+def test_backend_file_carries_retry_limit_only_when_set() -> None:
+    from llmapp_operator.workspace import BackendConfig
+
+    assert "max_retries" not in BackendConfig(bucket="b", key="k", region="us-east-1").as_tfbackend()
+    assert "max_retries = 1\n" in BackendConfig(bucket="b", key="k", region="us-east-1", max_retries=1).as_tfbackend()
