@@ -169,7 +169,7 @@ async def scale(workdir: pathlib.Path, objects: int, which: str) -> dict[str, fl
     async with running_apiserver([CRD]) as api:
         kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", NS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "LLMAPP_NAMESPACES": NS,
-               "LLMAPP_WORKDIR": str(workdir / "work"), "LLMAPP_LIVENESS_ENDPOINT": "",
+               "LLMAPP_WORKDIR": str(workdir / "work"), "LLMAPP_LIVENESS_ENDPOINT": "", "LLMAPP_METRICS_PORT": "",
                "PYTHONPATH": str(ROOT / "benchmarks")}
         if which == "operator":
             command = [sys.executable, str(ROOT / "benchmarks" / "scale_operator.py")]

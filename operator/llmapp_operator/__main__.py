@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from .config import PACKAGE_DIR, Settings
-from .redaction import RedactingFilter
+from .logs import setup_logging
 
 CRD_PATH = pathlib.Path(
     next((str(p) for p in (PACKAGE_DIR.parent.parent / "crds" / "llmapp.yaml",
@@ -43,17 +43,6 @@ def _github_glue() -> Any:
     except ImportError:  # the GitHub glue is not part of this build yet
         return None
     return github_sync
-
-
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry warnings are not for users
 
 
 class ClusterUnreachable(RuntimeError):
@@ -101,8 +90,26 @@ async def serve(settings: Settings, *, stop_flag: asyncio.Event | None = None,
     import kopf
 
     from .handlers import registry
+    from .metrics import serve_metrics
 
+    metrics_server = None
+    if settings.metrics_port:
+        try:
+            metrics_server = serve_metrics(settings.metrics_port)
+        except OSError as exc:  # metrics matter, but not more than reconciling
+            logging.getLogger("llmapp_operator").error("metrics server on port %s: %s", settings.metrics_port, exc)
     memo = kopf.Memo(deps=deps or build_deps(settings))
+    try:
+        await _run_kopf(settings, memo, registry, stop_flag, ready_flag)
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+
+
+async def _run_kopf(settings: Settings, memo: Any, registry: Any, stop_flag: asyncio.Event | None,
+                    ready_flag: asyncio.Event | None) -> None:
+    import kopf
+
     await kopf.operator(
         registry=registry,
         memo=memo,
@@ -119,7 +126,9 @@ async def serve(settings: Settings, *, stop_flag: asyncio.Event | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmapp-operator", description=__doc__)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, … (default: LLMAPP_LOG_LEVEL or INFO)")
+    parser.add_argument("--log-format", choices=("text", "json"), default=None,
+                        help="default: LLMAPP_LOG_FORMAT or text")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="serve the current kube-context (installs the CRD first)")
     run.add_argument("--skip-crd", action="store_true", help="do not install/update the CRD")
@@ -133,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(run_demo())
 
-    setup_logging(args.log_level)
+    settings = Settings.from_env()
+    setup_logging(args.log_level or settings.log_level, args.log_format or settings.log_format)
     try:
         if command == "install-crd" or (command == "run" and not args.skip_crd):
             print(install_crd(), file=sys.stderr)
@@ -143,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llmapp-operator: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(Settings.from_env()))
+        asyncio.run(serve(settings))
     return 0
 
 

@@ -102,6 +102,14 @@ class Settings:
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """Kopf's health endpoint for liveness/readiness probes; None turns it off."""
 
+    metrics_port: int | None = None
+    """Prometheus metrics on this port (`from_env` defaults it to 9090); None turns them off."""
+
+    log_level: str = "INFO"
+
+    log_format: str = "text"
+    """`text` for terminals, `json` (one object per line) for log pipelines."""
+
     passthrough_env: tuple[str, ...] = (
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
         "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
@@ -145,6 +153,9 @@ class Settings:
             peering_name=env.get("LLMAPP_PEERING_NAME", base.peering_name),
             github_variable_outputs=_pairs(env.get("LLMAPP_GITHUB_VARIABLES"), base.github_variable_outputs),
             liveness_endpoint=env.get("LLMAPP_LIVENESS_ENDPOINT", base.liveness_endpoint) or None,
+            metrics_port=int(env.get("LLMAPP_METRICS_PORT", "9090") or 0) or None,
+            log_level=env.get("LLMAPP_LOG_LEVEL", base.log_level).upper(),
+            log_format=_choice(env.get("LLMAPP_LOG_FORMAT", base.log_format), ("text", "json"), "LLMAPP_LOG_FORMAT"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -171,7 +182,16 @@ class Settings:
             "LLMAPP_PEERING_NAME": self.peering_name,
             "LLMAPP_GITHUB_VARIABLES": ",".join(f"{k}={v}" for k, v in self.github_variable_outputs.items()),
             "LLMAPP_LIVENESS_ENDPOINT": self.liveness_endpoint or "",
+            "LLMAPP_METRICS_PORT": str(self.metrics_port or ""),
+            "LLMAPP_LOG_LEVEL": self.log_level,
+            "LLMAPP_LOG_FORMAT": self.log_format,
         }
+
+
+def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def _pairs(text: str | None, default: Mapping[str, str]) -> Mapping[str, str]:

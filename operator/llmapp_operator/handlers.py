@@ -11,11 +11,12 @@ import asyncio
 import logging
 import os
 import random
+import time
 from typing import Any
 
 import kopf
 
-from . import FINALIZER, GROUP, PLURAL, VERSION, conditions, reconcile
+from . import FINALIZER, GROUP, PLURAL, VERSION, conditions, metrics, reconcile
 from .conditions import Outcome, Report
 from .config import Settings
 from .model import InvalidSpec, LLMApp
@@ -67,6 +68,13 @@ def _apply_result(body: kopf.Body, patch: kopf.Patch, previous: Previous, result
     status = reconcile.status_patch(previous, result, deps.clock())
     patch.setdefault("status", {}).update(status)
     _post_event(body, previous, result)
+    metrics.PHASES.set(str(body.metadata.uid), conditions.phase_for(result.report).value)
+    log.info("%s/%s generation %s: %s (%s)", body.metadata.namespace, body.metadata.name,
+             result.report.generation, result.report.reason, result.report.outcome.value,
+             extra={"k8s_ref": {"namespace": body.metadata.namespace, "name": body.metadata.name,
+                                "uid": body.metadata.uid},
+                    "generation": result.report.generation, "step": result.report.step,
+                    "outcome": result.report.outcome.value})
 
 
 def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
@@ -168,10 +176,13 @@ async def reconcile_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, 
         _apply_result(body, patch, previous, result, deps)
         return  # Stalled: nothing to retry until the spec changes
     progress = ProgressWriter(body, previous, deps)
+    started = time.monotonic()
     try:
         result = await reconcile.converge(app, deps, previous, progress)
     finally:
         await progress.close()
+    metrics.RECONCILE_SECONDS.labels(handler="reconcile", outcome=result.report.outcome.value).observe(
+        time.monotonic() - started)
     _apply_result(body, patch, previous, result, deps)
     if result.transient:
         assert result.error is not None
@@ -211,6 +222,7 @@ async def teardown_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, r
         app = LLMApp.from_body(body)
     except InvalidSpec as exc:
         if previous.last_attempted_digest is None and previous.last_applied_digest is None:
+            metrics.PHASES.forget(str(body.metadata.uid))
             return  # never applied: nothing to destroy, let the finalizer go
         message = (f"cannot destroy with an invalid spec ({exc}); fix the spec or set "
                    "spec.deletionPolicy: Orphan to keep the AWS resources")
@@ -221,8 +233,12 @@ async def teardown_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, r
     if previous.phase != conditions.Phase.DELETING.value:
         kopf.event(body, type="Normal", reason="Deleting",
                    message=f"deletionPolicy {app.spec.deletion_policy.value}: tearing down")
+    started = time.monotonic()
     result = await reconcile.teardown(app, deps, previous)
+    metrics.RECONCILE_SECONDS.labels(handler="teardown", outcome="ok" if result.error is None else "error").observe(
+        time.monotonic() - started)
     if result.error is None:
+        metrics.PHASES.forget(str(body.metadata.uid))
         kopf.event(body, type="Normal", reason=result.report.reason, message=result.report.message)
         return  # done: Kopf removes the finalizer; nothing left to write status to
     _apply_result(body, patch, previous, result, deps)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import conditions
+from . import conditions, metrics
 from .conditions import Outcome, Report
 from .config import Settings
 from .errors import PermanentError, ReconcileError, TransientError
@@ -238,6 +238,8 @@ async def converge(
         step = "github"
         github_status = await _sync_github(app, deps, previous, outputs)
     except ReconcileError as exc:
+        if step == "github":
+            metrics.GITHUB_SYNC_FAILURES.labels(reason=exc.reason).inc()
         return failed(app, exc, deps.redactor, step=step, infra_applied=True,
                       github_synced=False if step == "github" else None, **fields)
     if github_status is not None:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import metrics
 from .config import Settings
 from .errors import PermanentError, TransientError
 from .modules import copy_module
@@ -75,16 +76,20 @@ class RunGate:
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         self.waiting += 1
+        metrics.RUNS_QUEUED.inc()
         try:
             await self._semaphore.acquire()
         finally:
             self.waiting -= 1
+            metrics.RUNS_QUEUED.dec()
         self.in_flight += 1
+        metrics.RUNS_IN_FLIGHT.inc()
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             yield
         finally:
             self.in_flight -= 1
+            metrics.RUNS_IN_FLIGHT.dec()
             self._semaphore.release()
 
 
@@ -289,9 +294,12 @@ class LocalRunner:
         )
         self.processes_started += 1
         self._write_journal(ws, step, process.pid)
+        started = time.monotonic()
+        step_seconds = metrics.TERRAFORM_STEP_SECONDS
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), ws.timeout_seconds)
         except TimeoutError:
+            step_seconds.labels(step=step, outcome="timeout").observe(time.monotonic() - started)
             await asyncio.shield(self._stop_group(process))
             self._clear_journal(ws, process.pid)
             raise TransientError(
@@ -302,6 +310,9 @@ class LocalRunner:
             await asyncio.shield(self._stop_group(process))
             self._clear_journal(ws, process.pid)
             raise
+        # `plan -detailed-exitcode` exits 2 when there are changes: a success too.
+        outcome = "ok" if process.returncode == 0 or (step == "plan" and process.returncode == 2) else "error"
+        step_seconds.labels(step=step, outcome=outcome).observe(time.monotonic() - started)
         if UNRELEASED_LOCK_MARKER not in stderr.decode(errors="replace"):
             # Otherwise the entry stays: it proves the lock left behind is this dead run's own.
             self._clear_journal(ws, process.pid)

@@ -156,6 +156,40 @@ async def wait_events(sandbox: Sandbox, name: str, reason: str, timeout: float =
     raise AssertionError(f"no {reason} event; got {[e['reason'] for e in await sandbox.client.events(NS, name)]}")
 
 
+async def test_metrics_are_served_and_follow_what_happened(open_sandbox: SandboxFactory) -> None:
+    """prometheus-client on the configured port: Terraform step timings, phases, reconciles."""
+    import socket
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    async with open_sandbox(metrics_port=port) as sandbox:
+        before = await asyncio.to_thread(samples)
+        await sandbox.client.create(llmapp())
+        await sandbox.client.wait_for(NS, "rags", is_ready)
+        after = await asyncio.to_thread(samples)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("llmapp_terraform_step_duration_seconds_count", step="apply", outcome="ok") == 1
+    assert grew("llmapp_terraform_step_duration_seconds_count", step="plan", outcome="ok") == 1
+    assert grew("llmapp_reconcile_duration_seconds_count", handler="reconcile", outcome="Applied") == 1
+    assert after[("llmapp_objects", (("phase", "Ready"),))] >= 1
+    assert after[("llmapp_terraform_runs_in_flight", ())] == 0
+
+
 async def test_spec_change_reapplies_and_metadata_change_does_not(
     open_sandbox: SandboxFactory, terraform_log: TerraformLog
 ) -> None:

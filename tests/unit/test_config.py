@@ -46,10 +46,20 @@ def test_to_env_round_trips_every_setting_a_second_process_needs() -> None:
         state_key_prefix="p", lock_table="t",
         state_max_retries=1, aws_endpoint_url="http://127.0.0.1:1", retry_base_seconds=0.25,
         retry_max_seconds=2.5, progress_delay_seconds=0.0, peering=True, peering_name="n",
-        github_variable_outputs={"A": "a"}, liveness_endpoint=None,
+        github_variable_outputs={"A": "a"}, liveness_endpoint=None, metrics_port=9191, log_level="DEBUG",
+        log_format="json",
     )
     back = Settings.from_env(changed.to_env())
     assert back == changed
     # A new field must be carried too (or be deliberately process-local, like passthrough_env).
     assert {f.name for f in fields(Settings) if getattr(back, f.name) != getattr(Settings(), f.name)} >= {
         f.name for f in fields(Settings)} - {"passthrough_env"}
+
+
+def test_metrics_on_by_default_in_a_deployment_and_bad_log_format_is_refused() -> None:
+    import pytest
+
+    assert Settings.from_env({}).metrics_port == 9090
+    assert Settings.from_env({"LLMAPP_METRICS_PORT": ""}).metrics_port is None
+    with pytest.raises(ValueError, match="LLMAPP_LOG_FORMAT must be one of text, json"):
+        Settings.from_env({"LLMAPP_LOG_FORMAT": "xml"})
