@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.venv/terraformrc
 
-.PHONY: help install demo test unit integration lint run install-crd bench soak e2e-aws clean
+.PHONY: help install demo test unit integration lint chart run install-crd bench soak e2e-aws clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,11 +32,14 @@ integration: $(STAMP)  ## integration tests only (kmock + moto + terraform)
 	$(PY) -m pytest tests/integration
 
 lint: $(STAMP)  ## ruff, mypy, import contracts, terraform fmt
-	$(VENV)/bin/ruff check operator tests benchmarks
+	$(VENV)/bin/ruff check operator tests benchmarks scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform tests/fixtures; \
 	  else echo "terraform not on PATH: skipping terraform fmt -check"; fi
+
+chart: $(STAMP)  ## lint the Helm chart and render it to build/chart/ (Helm's engine via helm-python-sdk)
+	$(PY) scripts/chart.py
 
 run: $(STAMP)  ## serve the current kube-context (installs/updates the CRD first)
 	$(PY) -m llmapp_operator run
@@ -55,4 +58,4 @@ e2e-aws: $(STAMP)  ## opt-in: the real terraform/stack in your AWS account (see 
 	$(PY) -m pytest tests/e2e -m e2e -rs
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -19,6 +19,9 @@ import aiohttp
 from .. import GROUP, PLURAL, VERSION
 from ..config import Settings
 
+USER_AGENT = "llmapp-sandbox-client"
+"""How the emulator tells this test/demo client from the operator (Kopf, the kubernetes client)."""
+
 
 class ApiClient:
     """The few REST calls `kubectl apply/get/delete` make, over aiohttp (no kubeconfig parsing)."""
@@ -33,7 +36,7 @@ class ApiClient:
         return f"{path}/{name}" if name else path
 
     async def _call(self, method: str, url: str, body: Any = None, content_type: str | None = None) -> Any:
-        headers = {"Content-Type": content_type} if content_type else {}
+        headers = {"User-Agent": USER_AGENT, **({"Content-Type": content_type} if content_type else {})}
         async with aiohttp.ClientSession() as session, session.request(
             method, url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
         ) as response:

@@ -44,6 +44,7 @@ HISTORY_SIZE = 50_000
 ResourceKey = tuple[str, str, str]  # (group, version, plural)
 ObjectKey = tuple[ResourceKey, str | None, str]  # (resource, namespace, name)
 RequestKey = tuple[str, str, str | None]  # (verb, plural, subresource)
+CallKey = tuple[str, str, str, str, str | None]  # (user agent, verb, group, plural, subresource)
 
 
 class ApiError(Exception):
@@ -143,6 +144,8 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
 class SandboxApiServer(kmock.KubernetesScaffold):
     keep_requests: bool = False
     request_counts: collections.Counter[RequestKey] = attrs.field(factory=collections.Counter)
+    # Who called what: lets tests compare the operator's calls with the RBAC the chart grants.
+    calls: collections.Counter[CallKey] = attrs.field(factory=collections.Counter)
     _objects: dict[ObjectKey, dict[str, Any]] = attrs.field(factory=dict)
     _kinds: dict[ResourceKey, ResourceKind] = attrs.field(factory=dict)
     _watchers: set[Watcher] = attrs.field(factory=set)
@@ -177,6 +180,7 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     # -- test & benchmark hooks ------------------------------------------------------------------
     def reset_counts(self) -> None:
         self.request_counts.clear()
+        self.calls.clear()
 
     def fail_next(self, verb: str, plural: str, status: int, *, subresource: str | None = None,
                   times: int = 1) -> None:
@@ -246,6 +250,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         elif request.action == kmock.action.LIST:
             verb = "LIST"
         self.request_counts[(verb, resource[2], request.subresource)] += 1
+        agent = raw.headers.get("User-Agent", "") if raw is not None else ""
+        self.calls[(agent, verb, resource[0], resource[2], request.subresource)] += 1
         try:
             self._inject_fault(verb, resource[2], request.subresource)
             if resource not in self._kinds:

@@ -1,0 +1,76 @@
+{{- define "llmapp-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "llmapp-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "llmapp-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "llmapp-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "llmapp-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "llmapp-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "llmapp-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "llmapp-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Kopf peering: on whenever more than one replica runs. */}}
+{{- define "llmapp-operator.peering" -}}
+{{- if gt (int .Values.replicas) 1 -}}true{{- end -}}
+{{- end -}}
+
+{{/* The peering object's name (LLMAPP_PEERING_NAME). */}}
+{{- define "llmapp-operator.peeringName" -}}
+{{- include "llmapp-operator.fullname" . -}}
+{{- end -}}
+
+{{/* RBAC rules, each verb with the reason it is needed (templates/rbac.yaml). */}}
+{{- define "llmapp-operator.rules" -}}
+# Kopf lists and watches LLMApps and patches them: its finalizer and its progress annotations.
+- apiGroups: ["llmops.dev"]
+  resources: ["llmapps"]
+  verbs: ["list", "watch", "patch"]
+# Status (phase, conditions, URL, outputs) is written through the status subresource.
+- apiGroups: ["llmops.dev"]
+  resources: ["llmapps/status"]
+  verbs: ["patch"]
+# Setting a finalizer needs this on clusters with OwnerReferencesPermissionEnforcement (OpenShift).
+- apiGroups: ["llmops.dev"]
+  resources: ["llmapps/finalizers"]
+  verbs: ["update"]
+# One Event per phase change and per new failure (kubectl describe); Kopf posts core/v1 Events.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+# The Secrets an LLMApp names (GitHub token, app secrets): read by name, never listed or watched.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+{{- define "llmapp-operator.peeringRules" -}}
+# Kopf peering: replicas announce themselves and watch each other; exactly one handles objects.
+- apiGroups: ["kopf.dev"]
+  resources: ["{{ .resource }}"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}

@@ -1,0 +1,142 @@
+"""The Helm chart rendered by Helm's own engine (helm-python-sdk: Helm's Go SDK as a shared
+library inside the wheel), every object validated against the Kubernetes 1.32 schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+helm = pytest.importorskip("helm_python", reason="helm-python-sdk (Helm's engine) is needed to render the chart")
+kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is needed")
+
+CHART = REPO / "charts" / "llmapp-operator"
+KUBERNETES_VERSION = "1.32.0"
+FULL_VALUES = yaml.safe_load((CHART / "ci" / "full-values.yaml").read_text())
+NOT_IN_CORE_SCHEMAS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}  # custom resources
+
+
+def render(values: dict[str, Any] | None = None, name: str = "llmapp-operator") -> list[dict[str, Any]]:
+    chart = helm.Chart.load(str(CHART))
+    manifests = chart.render(values or {}, name=name, namespace="llmapp-system", is_install=True)
+    return [doc for text in manifests.values() for doc in yaml.safe_load_all(text) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def operator_env(objects: list[dict[str, Any]]) -> dict[str, str]:
+    container = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_chart_crd_is_the_single_source() -> None:
+    assert (CHART / "files" / "llmapp-crd.yaml").read_bytes() == (REPO / "crds" / "llmapp.yaml").read_bytes(), (
+        "charts/llmapp-operator/files/llmapp-crd.yaml differs from crds/llmapp.yaml: copy it over")
+
+
+def test_helm_lint_is_clean() -> None:
+    for values in ({}, FULL_VALUES):
+        report = helm.lint(str(CHART), values, strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+        assert report["errors"] == []
+        assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("values", [{}, FULL_VALUES], ids=["defaults", "full"])
+def test_every_object_is_valid_for_the_supported_kubernetes(values: dict[str, Any]) -> None:
+    objects = render(values)
+    checked = 0
+    for obj in objects:
+        if obj["kind"] in NOT_IN_CORE_SCHEMAS:
+            continue
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        checked += 1
+    assert checked >= 5
+
+
+def test_defaults_render_the_operator_with_cluster_rbac_and_the_kept_crd() -> None:
+    objects = render()
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Service",
+                     "ServiceAccount"]
+    crd = by_kind(objects, "CustomResourceDefinition")[0]
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    source = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
+    assert crd["spec"] == source["spec"], "the rendered CRD must be crds/llmapp.yaml (labels aside)"
+    env = operator_env(objects)
+    assert env["LLMAPP_PEERING"] == "false" and env["LLMAPP_NAMESPACES"] == ""
+    assert env["LLMAPP_WORKDIR"] == "/work" and env["LLMAPP_LOG_FORMAT"] == "json"
+    deployment = by_kind(objects, "Deployment")[0]
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # never two operators on one object
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "--skip-crd"]
+
+
+def test_env_names_are_the_ones_the_operator_reads() -> None:
+    from llmapp_operator.config import Settings
+
+    known = set(Settings().to_env()) | {"LLMAPP_RESYNC_SECONDS"}
+    assert set(operator_env(render(FULL_VALUES))) - {"AWS_REGION"} <= known
+
+
+def test_full_values_turn_every_knob() -> None:
+    objects = render(FULL_VALUES, name="llmapp")
+    assert not by_kind(objects, "CustomResourceDefinition") or all(
+        o["metadata"]["name"].endswith("kopf.dev") for o in by_kind(objects, "CustomResourceDefinition"))
+    assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
+    roles = by_kind(objects, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert all(any(rule["resources"] == ["kopfpeerings"] for rule in r["rules"]) for r in roles)
+    assert sorted(p["metadata"]["namespace"] for p in by_kind(objects, "KopfPeering")) == ["team-a", "team-b"]
+    env = operator_env(objects)
+    assert env["LLMAPP_PEERING"] == "true" and env["LLMAPP_NAMESPACES"] == "team-a,team-b"
+    assert env["LLMAPP_LOCK_TABLE"] == "terraform-locks" and env["LLMAPP_METRICS_PORT"] == "9191"
+    monitor = by_kind(objects, "ServiceMonitor")[0]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    account = by_kind(objects, "ServiceAccount")[0]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+
+
+def test_rbac_has_no_wildcards_and_every_rule_is_explained() -> None:
+    for values in ({}, FULL_VALUES, {"replicas": 3}):
+        for role in by_kind(render(values), "ClusterRole") + by_kind(render(values), "Role"):
+            for rule in role["rules"]:
+                for field in ("apiGroups", "resources", "verbs"):
+                    assert "*" not in rule[field], (role["metadata"]["name"], rule)
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    rules = helpers.split('define "llmapp-operator.rules"', 1)[1].split("{{- end }}", 1)[0]
+    assert rules.count("- apiGroups:") == rules.count("\n#")  # one comment (the reason) per rule
+
+
+def test_pod_runs_restricted() -> None:
+    pod = by_kind(render(), "Deployment")[0]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    container = pod["containers"][0]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"/work", "/tmp"}  # writable places are emptyDirs
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["port"] == "health"
+
+
+@pytest.mark.parametrize("values", [
+    {"replicas": "two"}, {"image": {"tag": 5}}, {"unknownKey": True}, {"operator": {"logFormat": "xml"}},
+    {"watchNamespaces": ["Team_A"]}, {"metrics": {"port": 70000}},
+], ids=["replicas-string", "tag-int", "unknown-key", "log-format", "namespace-name", "port-range"])
+def test_schema_rejects_wrong_values(values: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    jsonschema.validate(defaults, schema)  # the defaults themselves pass
+    with pytest.raises(helm.errors.HelmValuesError):
+        helm.Chart.load(str(CHART)).validate_schema(values)
+    merged = {**defaults, **values}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(merged, schema)
