@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.venv/terraformrc
 
-.PHONY: help install demo test unit integration lint chart run install-crd bench soak e2e-aws clean
+.PHONY: help install demo test unit integration lint chart run install-crd bench soak e2e-aws e2e-kind clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ soak: $(STAMP)  ## fault soak: LLMAPP_FAULT_KILLS (20) SIGKILL/restart points, p
 
 e2e-aws: $(STAMP)  ## opt-in: the real terraform/stack in your AWS account (see tests/e2e/test_aws_stack.py)
 	$(PY) -m pytest tests/e2e -m e2e -rs
+
+e2e-kind: $(STAMP)  ## opt-in, needs Docker + kind: image, chart and an LLMApp lifecycle in a kind cluster
+	$(PY) -m pytest tests/e2e/test_kind.py -m e2e -rs
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
