@@ -6,17 +6,21 @@ processes an operation started without touching the operator's internals.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import json
 import os
 import pathlib
 import re
 import stat
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from llmapp_operator import github_sync
 from llmapp_operator.aws import AppSecrets, StateBackend
@@ -24,11 +28,75 @@ from llmapp_operator.config import Settings
 from llmapp_operator.kube_secrets import KubeSecrets
 from llmapp_operator.reconcile import Deps
 from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
+from llmapp_operator.sandbox.cluster import ApiClient, running_operator, use_kubeconfig
+from llmapp_operator.sandbox.kube_emulator import RunningApiServer, running_apiserver
 from llmapp_operator.terraform import LocalRunner, RunGate
+from llmapp_operator.workspace import state_key
 from tests.conftest import REPO, TERRAFORM
 from tests.secrets_scan import leaks
 
 FIXTURES = REPO / "tests" / "fixtures" / "terraform"
+
+# The object and namespace the operator-level tests drive (through `open_sandbox`).
+NS = "team-a"
+CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
+APP: dict[str, Any] = {
+    "apiVersion": "llmops.dev/v1alpha1",
+    "kind": "LLMApp",
+    "metadata": {"name": "rags", "namespace": NS},
+    "spec": {
+        "environment": "dev",
+        "aws": {"region": "us-east-1"},
+        "github": {"repository": "acme/rags"},
+        "terraform": {"module": "sandbox"},
+    },
+}
+
+
+def llmapp(name: str = "rags", **spec: Any) -> dict[str, Any]:
+    obj = copy.deepcopy(APP)
+    obj["metadata"]["name"] = name
+    obj["spec"].update(spec)
+    return obj
+
+
+@dataclass
+class Sandbox:
+    api: RunningApiServer
+    client: ApiClient
+    settings: Settings
+    deps: Deps
+    s3: Any
+
+    def state(self, name: str = "rags") -> list[str]:
+        key = state_key(self.settings.state_key_prefix, NS, name)
+        try:
+            return state_resources(self.s3, self.settings.state_bucket, key)
+        except self.s3.exceptions.NoSuchKey:
+            return []
+
+
+SandboxFactory = Callable[..., contextlib.AbstractAsyncContextManager[Sandbox]]
+
+
+@pytest.fixture
+def open_sandbox(settings: Settings, deps: Deps, s3, tmp_path: pathlib.Path) -> SandboxFactory:
+    """API server + the real operator, opened inside the test's own task.
+
+    Kopf waits 5 s at exit for tasks that appeared after it started; a fixture's teardown runs
+    in such a task, the test body does not.
+    """
+    @contextlib.asynccontextmanager
+    async def open_(**overrides: Any) -> AsyncIterator[Sandbox]:
+        """`overrides` replace operator settings for this sandbox (e.g. progress_delay_seconds)."""
+        local = replace(settings, namespaces=(NS,), **overrides)
+        local_deps = replace(deps, settings=local)
+        async with running_apiserver([CRD]) as api:
+            use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
+            async with running_operator(local, local_deps):
+                yield Sandbox(api=api, client=ApiClient(api.url), settings=local, deps=local_deps, s3=s3)
+
+    return open_
 
 
 @pytest.fixture(scope="session")

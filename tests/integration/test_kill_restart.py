@@ -19,21 +19,19 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-import yaml
 
 from llmapp_operator.config import Settings
 from llmapp_operator.sandbox.cluster import ApiClient, is_ready
 from llmapp_operator.sandbox.kube_emulator import running_apiserver
 from llmapp_operator.workspace import state_key
-from tests.conftest import REPO, needs_terraform
-from tests.integration.conftest import TerraformHooks, assert_state_sound, state_versions
+from tests.conftest import needs_terraform
+from tests.integration.conftest import CRD, TerraformHooks, assert_state_sound, state_versions
 from tests.integration.operator_process import OperatorProcess
 from tests.secrets_scan import secret_for_tests
 
 pytestmark = needs_terraform
 
 NS = "team-k"
-CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
 SECRET_VALUE = secret_for_tests("kill-test-secret-7f3a9c1e")
 KILLS = int(os.environ.get("LLMAPP_FAULT_KILLS", "3"))
 SEED = int(os.environ.get("LLMAPP_FAULT_SEED", "20261125"))

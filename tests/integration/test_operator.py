@@ -7,88 +7,34 @@ what a user sees: status, conditions, Events, and what is left in the Terraform 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
 import json
 import pathlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
-import yaml
 
 from llmapp_operator.config import Settings
 from llmapp_operator.reconcile import Deps
 from llmapp_operator.sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
-from llmapp_operator.sandbox.kube_emulator import RunningApiServer, running_apiserver
+from llmapp_operator.sandbox.kube_emulator import running_apiserver
 from llmapp_operator.workspace import state_key
-from tests.conftest import REPO, needs_terraform
-from tests.integration.conftest import TerraformHooks, TerraformLog, assert_state_sound, state_resources
+from tests.conftest import needs_terraform
+from tests.integration.conftest import (
+    CRD,
+    NS,
+    Sandbox,
+    SandboxFactory,
+    TerraformHooks,
+    TerraformLog,
+    assert_state_sound,
+    llmapp,
+)
 from tests.secrets_scan import secret_for_tests
 
 pytestmark = needs_terraform
 
-NS = "team-a"
 LATE_VALUE = secret_for_tests("arrived-later-value")
-CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
-APP: dict[str, Any] = {
-    "apiVersion": "llmops.dev/v1alpha1",
-    "kind": "LLMApp",
-    "metadata": {"name": "rags", "namespace": NS},
-    "spec": {
-        "environment": "dev",
-        "aws": {"region": "us-east-1"},
-        "github": {"repository": "acme/rags"},
-        "terraform": {"module": "sandbox"},
-    },
-}
-
-
-def llmapp(name: str = "rags", **spec: Any) -> dict[str, Any]:
-    obj = copy.deepcopy(APP)
-    obj["metadata"]["name"] = name
-    obj["spec"].update(spec)
-    return obj
-
-
-@dataclass
-class Sandbox:
-    api: RunningApiServer
-    client: ApiClient
-    settings: Settings
-    deps: Deps
-    s3: Any
-
-    def state(self, name: str = "rags") -> list[str]:
-        key = state_key(self.settings.state_key_prefix, NS, name)
-        try:
-            return state_resources(self.s3, self.settings.state_bucket, key)
-        except self.s3.exceptions.NoSuchKey:
-            return []
-
-
-SandboxFactory = Callable[..., contextlib.AbstractAsyncContextManager[Sandbox]]
-
-
-@pytest.fixture
-def open_sandbox(settings: Settings, deps: Deps, s3, tmp_path: pathlib.Path) -> SandboxFactory:
-    """API server + the real operator, opened inside the test's own task.
-
-    Kopf waits 5 s at exit for tasks that appeared after it started; a fixture's teardown runs
-    in such a task, the test body does not.
-    """
-    @contextlib.asynccontextmanager
-    async def open_(**overrides: Any) -> AsyncIterator[Sandbox]:
-        """`overrides` replace operator settings for this sandbox (e.g. progress_delay_seconds)."""
-        local = replace(settings, namespaces=(NS,), **overrides)
-        local_deps = replace(deps, settings=local)
-        async with running_apiserver([CRD]) as api:
-            use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
-            async with running_operator(local, local_deps):
-                yield Sandbox(api=api, client=ApiClient(api.url), settings=local, deps=local_deps, s3=s3)
-
-    return open_
 
 
 async def test_create_to_ready_with_url_conditions_and_events(

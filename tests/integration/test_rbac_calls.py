@@ -16,7 +16,7 @@ import yaml
 
 from llmapp_operator.sandbox.cluster import USER_AGENT, is_ready
 from tests.conftest import REPO, needs_terraform
-from tests.integration.test_operator import NS, SandboxFactory, llmapp, open_sandbox  # noqa: F401
+from tests.integration.conftest import NS, SandboxFactory, llmapp
 from tests.secrets_scan import secret_for_tests
 
 pytestmark = needs_terraform
@@ -38,7 +38,7 @@ def chart_cluster_rules() -> set[tuple[str, str, str]]:
             for resource in rule["resources"] for verb in rule["verbs"]}
 
 
-async def test_operator_calls_match_the_chart_rbac(open_sandbox: SandboxFactory) -> None:  # noqa: F811
+async def test_operator_calls_match_the_chart_rbac(open_sandbox: SandboxFactory) -> None:
     async with open_sandbox() as sandbox:
         await sandbox.client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai",
                                      "namespace": NS}, "data": {"api-key": base64.b64encode(VALUE.encode()).decode()}})
