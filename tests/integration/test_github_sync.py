@@ -12,9 +12,9 @@ from llmapp_operator.github_sync import DesiredGitHubState, GitHubTarget, desire
 from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
 from tests.secrets_scan import secret_for_tests
 
-TOKEN = secret_for_tests("ghp_test_token_not_real_000000000000000")
+TOKEN = secret_for_tests("fake-github-token-for-tests-0001")
 REPO = "acme/rags"
-SECRET = secret_for_tests("sk-test-openai-value-0123456789")
+SECRET = secret_for_tests("fake-openai-value-for-tests-0002")
 DESIRED = DesiredGitHubState(
     variables={"ECS_CLUSTER": "c1", "ECS_SERVICE": "s1", "AWS_REGION": "us-east-1"},
     secrets={"OPENAI_KEY": SECRET},
@@ -123,7 +123,7 @@ async def test_errors_are_classified(github, status, headers, kind, reason) -> N
 
 async def test_unknown_token_and_invisible_repository(github) -> None:  # type: ignore[no-untyped-def]
     _, target = github
-    bad = GitHubTarget(repository=REPO, environment="dev", api_url=target.api_url, token="ghp_revoked")
+    bad = GitHubTarget(repository=REPO, environment="dev", api_url=target.api_url, token="fake-revoked-token")
     with pytest.raises(PermanentError, match="401"):
         await sync(bad, DESIRED, None)
     hidden = GitHubTarget(repository="acme/other", environment="dev", api_url=target.api_url, token=TOKEN)

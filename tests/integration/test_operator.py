@@ -364,7 +364,7 @@ async def test_two_objects_converge_concurrently_with_separate_state(open_sandbo
         assert len(sandbox.state("one")) == len(sandbox.state("two")) == 6
 
 
-SECRET_VALUE = secret_for_tests("sk-test-not-a-real-key-7f3a9c1e5b2d4f6a8c0e")
+SECRET_VALUE = secret_for_tests("fake-openai-key-for-tests-7f3a9c1e5b2d")
 
 
 async def test_app_secret_reaches_secrets_manager_and_nowhere_else(
@@ -443,8 +443,8 @@ async def test_missing_secret_is_named_and_retried_until_it_exists(open_sandbox:
         await sandbox.client.wait_for(NS, "rags", is_ready, timeout=30)
 
 
-GITHUB_TOKEN = secret_for_tests("ghp_test_token_for_the_emulator_00000000")
-OPENAI_VALUE = secret_for_tests("sk-test-openai-for-github-0123456789abcdef")
+GITHUB_TOKEN = secret_for_tests("fake-github-token-for-the-emulator-0003")
+OPENAI_VALUE = secret_for_tests("fake-openai-value-for-github-0004")
 
 
 async def test_github_environment_receives_names_and_secrets_and_is_cleaned_up(
@@ -528,7 +528,7 @@ async def test_revoked_github_token_stalls_with_a_clear_reason(open_sandbox: San
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": "github-token", "namespace": NS},
-                "data": {"token": base64.b64encode(b"ghp_revoked_token_value_000000").decode()},
+                "data": {"token": base64.b64encode(b"fake-revoked-github-token").decode()},
             }
         )
         github = {

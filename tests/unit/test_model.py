@@ -61,7 +61,7 @@ def test_invalid_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
 
 
 def test_error_message_never_echoes_the_input() -> None:
-    secret_looking = "sk-THIS-IS-NOT-A-REGION-0123456789abcdef"
+    secret_looking = "FAKE-SECRET-NOT-A-REGION-0123456789abcdef"
     with pytest.raises(InvalidSpec) as caught:
         LLMApp.from_body(body(aws={"region": secret_looking}))
     assert secret_looking not in str(caught.value)
