@@ -313,12 +313,12 @@ class LocalRunner:
         # `plan -detailed-exitcode` exits 2 when there are changes: a success too.
         outcome = "ok" if process.returncode == 0 or (step == "plan" and process.returncode == 2) else "error"
         step_seconds.labels(step=step, outcome=outcome).observe(time.monotonic() - started)
-        if UNRELEASED_LOCK_MARKER not in stderr.decode(errors="replace"):
+        # Some subcommands (state push, force-unlock) have no -no-color: strip colours here once.
+        error_text = ANSI_ESCAPE.sub("", stderr.decode(errors="replace"))
+        if UNRELEASED_LOCK_MARKER not in error_text:
             # Otherwise the entry stays: it proves the lock left behind is this dead run's own.
             self._clear_journal(ws, process.pid)
-        # Some subcommands (state push, force-unlock) have no -no-color: strip colours here once.
-        return Completed(process.returncode or 0, stdout.decode(errors="replace"),
-                         ANSI_ESCAPE.sub("", stderr.decode(errors="replace")))
+        return Completed(process.returncode or 0, stdout.decode(errors="replace"), error_text)
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM lets Terraform stop gracefully and release the lock; SIGKILL if it will not."""

@@ -39,7 +39,10 @@ def _why_not() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+WHY_NOT = _why_not()  # probed once at collection: it may call AWS STS
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
 async def test_real_stack_converges_serves_and_is_destroyed(tmp_path: pathlib.Path) -> None:
     region = os.environ.get("AWS_REGION", "us-east-1")
     settings = replace(Settings.from_env(), workdir=tmp_path,

@@ -45,7 +45,10 @@ LLMAPP = {
 }
 
 
-@pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+WHY_NOT = _why_not()  # probed once at collection: it runs `docker info`
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
 def test_image_chart_and_lifecycle_in_kind(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import helm_python as helm
 

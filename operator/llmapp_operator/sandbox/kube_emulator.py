@@ -432,7 +432,6 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         expired = since and (since < self._history_floor or self._gone_once)
         if expired:
             self._gone_once = False
-        if expired:
             backlog = [{"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                                     "code": 410, "reason": "Expired",
                                                     "message": f"too old resource version: {since}"}}]
