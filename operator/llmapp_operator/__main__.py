@@ -1,4 +1,4 @@
-"""`llmapp-operator run|install-crd|demo` (also `python -m llmapp_operator`)."""
+"""`llmapp-operator run|install-crd|demo|job-step` (also `python -m llmapp_operator`)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ CRD_PATH = pathlib.Path(
 
 def build_deps(settings: Settings) -> Any:
     from .aws import AppSecrets, StateBackend
+    from .jobrunner import JobRunner
     from .kube_secrets import KubeSecrets
     from .reconcile import Deps
     from .terraform import LocalRunner, RunGate
@@ -34,6 +35,7 @@ def build_deps(settings: Settings) -> Any:
         secrets=KubeSecrets(),
         app_secrets=AppSecrets(settings.aws_endpoint_url),
         github=_github_glue(),
+        job_runner=JobRunner(settings),
     )
 
 
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--skip-crd", action="store_true", help="do not install/update the CRD")
     commands.add_parser("install-crd", help="create or update the LLMApp CRD and exit")
     commands.add_parser("demo", help="the whole lifecycle on an embedded sandbox (no cluster, no cloud)")
+    step = commands.add_parser("job-step", help="inside a Terraform Job: run the requested step, write the result")
+    step.add_argument("--request", type=pathlib.Path, required=True, help="the request file (mounted ConfigMap)")
     args = parser.parse_args(argv)
     command = args.command or "run"
 
@@ -141,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         from .sandbox.demo import run_demo
 
         return int(run_demo())
+
+    if command == "job-step":
+        from .jobstep import main as job_step
+
+        setup_logging(args.log_level or "INFO", args.log_format or "json")
+        return job_step(args.request)
 
     settings = Settings.from_env()
     setup_logging(args.log_level or settings.log_level, args.log_format or settings.log_format)

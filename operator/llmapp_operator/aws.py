@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
+import pathlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -129,6 +131,60 @@ class StateBackend:
             BillingMode="PAY_PER_REQUEST",
         )
         dynamodb.get_waiter("table_exists").wait(TableName=backend.dynamodb_table)
+
+
+def plan_key(backend: BackendConfig, plan_id: str) -> str:
+    """Saved plans live beside the state they were made from: `<prefix>/<ns>/<name>/plans/<id>.tfplan`."""
+    return f"{backend.key.rsplit('/', 1)[0]}/plans/{plan_id}.tfplan"
+
+
+class PlanStore:
+    """Saved plan files in the state bucket, so a plan made in one place (a Job's pod, before an
+    approval) is applied elsewhere, later, exactly as it was made. The bucket is the state's own:
+    versioned, encrypted and private, and a plan holds no more than the state already does."""
+
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+
+    async def put(self, backend: BackendConfig, plan_id: str, path: pathlib.Path) -> None:
+        def upload() -> None:
+            with self._errors(backend):
+                client("s3", backend.region, self.endpoint_url).put_object(
+                    Bucket=backend.bucket, Key=plan_key(backend, plan_id), Body=path.read_bytes(),
+                    ServerSideEncryption="AES256")
+        await asyncio.to_thread(upload)
+
+    async def fetch(self, backend: BackendConfig, plan_id: str, path: pathlib.Path) -> None:
+        """Download the plan; a file whose content hash is not its id is refused."""
+        def download() -> bytes:
+            with self._errors(backend):
+                s3 = client("s3", backend.region, self.endpoint_url)
+                try:
+                    return bytes(s3.get_object(Bucket=backend.bucket, Key=plan_key(backend, plan_id))["Body"].read())
+                except botocore.exceptions.ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                        raise TransientError(f"saved plan {plan_id} is gone from the state bucket; planning again",
+                                             reason="StalePlan") from None
+                    raise
+        data = await asyncio.to_thread(download)
+        if hashlib.sha256(data).hexdigest()[:len(plan_id)] != plan_id:
+            raise PermanentError(f"saved plan {plan_id} does not match its id: refusing to apply it",
+                                 reason="PlanTampered")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    async def delete(self, backend: BackendConfig, plan_id: str) -> None:
+        def remove() -> None:
+            with self._errors(backend):
+                client("s3", backend.region, self.endpoint_url).delete_object(
+                    Bucket=backend.bucket, Key=plan_key(backend, plan_id))
+        await asyncio.to_thread(remove)
+
+    @staticmethod
+    def _errors(backend: BackendConfig) -> contextlib.AbstractContextManager[None]:
+        return aws_errors(f"saved plans in s3://{backend.bucket}", denied="StateBackendDenied",
+                          unavailable="StateBackendUnavailable",
+                          denied_hint="the Terraform identity may not read and write the state bucket")
 
 
 class AppSecrets:

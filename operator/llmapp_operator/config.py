@@ -110,6 +110,34 @@ class Settings:
     log_format: str = "text"
     """`text` for terminals, `json` (one object per line) for log pipelines."""
 
+    default_runner: str = "local"
+    """Where Terraform runs when spec.terraform.runner is unset: `local` (a child process of the
+    operator) or `job` (one Kubernetes Job per step, in the LLMApp's namespace)."""
+
+    job_image: str = ""
+    """Image of the Terraform Jobs: the operator's own image (the chart sets it), so a Job runs
+    exactly the code and modules of the operator that created it."""
+
+    job_service_account: str = "llmapp-terraform"
+    """ServiceAccount of the Terraform Jobs, in each LLMApp namespace: the cloud identity (IRSA,
+    EKS Pod Identity) and the right to write the Job's result ConfigMap."""
+
+    job_env_secret: str | None = None
+    """Optional Secret (in the LLMApp namespace) whose keys become the Job's environment: AWS
+    credentials for clusters without workload identity. Never copied by the operator."""
+
+    job_cpu: str = "500m"
+    """CPU request of a Terraform Job (no CPU limit: Terraform is bursty, throttling only slows it)."""
+
+    job_memory: str = "1Gi"
+    """Memory request and limit of a Terraform Job."""
+
+    job_ttl_seconds: int = 3600
+    """Finished Jobs (and their request/result ConfigMaps, which they own) are removed after this."""
+
+    job_poll_seconds: float = 5.0
+    """How often the operator reads the status of a Job it waits for."""
+
     passthrough_env: tuple[str, ...] = (
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
         "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
@@ -156,6 +184,15 @@ class Settings:
             metrics_port=int(env.get("LLMAPP_METRICS_PORT", "9090") or 0) or None,
             log_level=env.get("LLMAPP_LOG_LEVEL", base.log_level).upper(),
             log_format=_choice(env.get("LLMAPP_LOG_FORMAT", base.log_format), ("text", "json"), "LLMAPP_LOG_FORMAT"),
+            default_runner=_choice(env.get("LLMAPP_DEFAULT_RUNNER", base.default_runner), ("local", "job"),
+                                   "LLMAPP_DEFAULT_RUNNER"),
+            job_image=env.get("LLMAPP_JOB_IMAGE", base.job_image),
+            job_service_account=env.get("LLMAPP_JOB_SERVICE_ACCOUNT", base.job_service_account),
+            job_env_secret=env.get("LLMAPP_JOB_ENV_SECRET") or None,
+            job_cpu=env.get("LLMAPP_JOB_CPU", base.job_cpu),
+            job_memory=env.get("LLMAPP_JOB_MEMORY", base.job_memory),
+            job_ttl_seconds=int(env.get("LLMAPP_JOB_TTL_SECONDS", base.job_ttl_seconds)),
+            job_poll_seconds=float(env.get("LLMAPP_JOB_POLL_SECONDS", base.job_poll_seconds)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -185,6 +222,14 @@ class Settings:
             "LLMAPP_METRICS_PORT": str(self.metrics_port or ""),
             "LLMAPP_LOG_LEVEL": self.log_level,
             "LLMAPP_LOG_FORMAT": self.log_format,
+            "LLMAPP_DEFAULT_RUNNER": self.default_runner,
+            "LLMAPP_JOB_IMAGE": self.job_image,
+            "LLMAPP_JOB_SERVICE_ACCOUNT": self.job_service_account,
+            "LLMAPP_JOB_ENV_SECRET": self.job_env_secret or "",
+            "LLMAPP_JOB_CPU": self.job_cpu,
+            "LLMAPP_JOB_MEMORY": self.job_memory,
+            "LLMAPP_JOB_TTL_SECONDS": str(self.job_ttl_seconds),
+            "LLMAPP_JOB_POLL_SECONDS": repr(self.job_poll_seconds),
         }
 
 

@@ -129,7 +129,7 @@ class TerraformSpec(Model):
     module: Annotated[str, Field(pattern=MODULE_NAME_PATTERN)] = "stack"
     vars: dict[str, Any] = Field(default_factory=dict)
     backend: BackendSpec = Field(default_factory=BackendSpec)
-    runner: Literal["local"] = "local"
+    runner: Literal["local", "job"] | None = None   # None: the operator's default runner
     timeout: Annotated[str, Field(pattern=DURATION_PATTERN, min_length=2)] = "30m"
 
     @property

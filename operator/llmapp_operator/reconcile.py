@@ -66,6 +66,16 @@ class Deps:
     github: GitHubPort | None = None
     redactor: Redactor = REDACTOR
     clock: Callable[[], str] = utc_now
+    job_runner: Runner | None = None
+
+    def runner_for(self, app: LLMApp) -> Runner:
+        """spec.terraform.runner, else the operator's default: `local` or Kubernetes Jobs."""
+        if (app.spec.terraform.runner or self.settings.default_runner) != "job":
+            return self.runner
+        if self.job_runner is None:
+            raise PermanentError("spec.terraform.runner is job, but this operator runs without the job runner",
+                                 reason="JobRunnerUnavailable")
+        return self.job_runner
 
 
 @dataclass(frozen=True)
@@ -207,19 +217,20 @@ async def converge(
         plan: PlanSummary | None = None
     else:
         try:
+            runner = deps.runner_for(app)
             async with deps.gate.slot():
                 step = "backend"
                 await deps.backend.ensure(ws.backend)
                 step = "plan"
                 await progress(Report(Outcome.IN_PROGRESS, "Planning", "terraform init and plan",
                                       generation, step=step))
-                await deps.runner.init(ws)
-                plan = await deps.runner.plan(ws)
+                await runner.init(ws)
+                plan = await runner.plan(ws)
                 step = "apply"
                 await progress(Report(Outcome.IN_PROGRESS, "Applying",
                                       f"terraform apply: {plan.add} to add, {plan.change} to change, "
                                       f"{plan.destroy} to destroy", generation, step=step))
-                outputs = await deps.runner.apply(ws, plan)
+                outputs = await runner.apply(ws, plan)
         except ReconcileError as exc:
             return failed(app, exc, deps.redactor, step=step, infra_applied=False,
                           lastAttemptedDigest=ws.digest)
@@ -319,12 +330,13 @@ async def teardown(app: LLMApp, deps: Deps, previous: Previous) -> Result:
     try:
         if previous.last_attempted_digest is not None or previous.last_applied_digest is not None:
             ws = _workspace(app, deps)
+            runner = deps.runner_for(app)
             async with deps.gate.slot():
                 step = "backend"
                 await deps.backend.ensure(ws.backend)
                 step = "destroy"
-                await deps.runner.init(ws)
-                await deps.runner.destroy(ws)
+                await runner.init(ws)
+                await runner.destroy(ws)
         step = "secrets"
         if deps.app_secrets is not None:
             await deps.app_secrets.delete_all(app.spec.aws.region, owner_of(app))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -18,7 +19,7 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import metrics
@@ -48,6 +49,7 @@ class PlanSummary:
     destroy: int = 0
     replace: int = 0
     resources: tuple[tuple[str, str], ...] = ()   # (address, action) — never values
+    plan_id: str = ""   # sha256 of the saved plan file (first 16 hex): names exactly one plan
 
 
 class Runner(Protocol):
@@ -136,6 +138,11 @@ def summarize_plan(plan_json: Mapping[str, Any], has_changes: bool) -> PlanSumma
     )
 
 
+def plan_file_id(path: pathlib.Path) -> str:
+    """The id of a saved plan: its content hash, so an id names exactly one plan file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def public_outputs(output_json: Mapping[str, Any]) -> Outputs:
     """`terraform output -json` minus sensitive outputs, which never reach status."""
     return {
@@ -160,7 +167,8 @@ def parse_lock_info(text: str) -> LockInfo | None:
 
 
 _PERMANENT_MARKERS = (
-    "Invalid value for variable", "Unsupported argument", "Missing required argument",
+    "Invalid value for variable", "Invalid value for input variable", "Unsupported argument",
+    "Missing required argument",
     "Reference to undeclared", "Unsupported block type", "Unsupported attribute",
     "Invalid reference", "Argument or block definition required", "Invalid expression",
     "No value for required variable", "Invalid variable", "Duplicate ",
@@ -228,7 +236,8 @@ class LocalRunner:
             ok_codes=(0, 2),
         )
         shown = await self._run(ws, "show", ["show", "-json", "-no-color", PLAN_FILE])
-        return summarize_plan(json.loads(shown.stdout), has_changes=done.code == 2)
+        summary = summarize_plan(json.loads(shown.stdout), has_changes=done.code == 2)
+        return replace(summary, plan_id=plan_file_id(ws.module_dir / PLAN_FILE))
 
     async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs:
         if plan.has_changes:

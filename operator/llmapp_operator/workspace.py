@@ -82,6 +82,9 @@ class Workspace:
     digest: str
     secret_values: tuple[str, ...] = field(default=(), repr=False)
     """Values the runner must redact from anything it reports (never written to disk here)."""
+    namespace: str = ""
+    name: str = ""
+    """The LLMApp this workspace belongs to: the Job runner owns its Jobs to it."""
 
     @property
     def module_dir(self) -> pathlib.Path:
@@ -196,6 +199,8 @@ def render(
         lock_timeout_seconds=settings.lock_timeout_seconds,
         digest=input_digest(module, tfvars, backend),
         secret_values=secret_values,
+        namespace=app.ref.namespace,
+        name=app.ref.name,
     )
 
 

@@ -25,6 +25,7 @@ import yaml
 from llmapp_operator import github_sync
 from llmapp_operator.aws import AppSecrets, StateBackend
 from llmapp_operator.config import Settings
+from llmapp_operator.jobrunner import JobRunner
 from llmapp_operator.kube_secrets import KubeSecrets
 from llmapp_operator.reconcile import Deps
 from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
@@ -90,7 +91,7 @@ def open_sandbox(settings: Settings, deps: Deps, s3, tmp_path: pathlib.Path) -> 
     async def open_(**overrides: Any) -> AsyncIterator[Sandbox]:
         """`overrides` replace operator settings for this sandbox (e.g. progress_delay_seconds)."""
         local = replace(settings, namespaces=(NS,), **overrides)
-        local_deps = replace(deps, settings=local)
+        local_deps = replace(deps, settings=local, job_runner=JobRunner(local))
         async with running_apiserver([CRD]) as api:
             use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
             async with running_operator(local, local_deps):

@@ -9,14 +9,17 @@ ClusterRole, and each namespaced rule the chart grants must have been used (or b
 from __future__ import annotations
 
 import base64
+import pathlib
 from typing import Any
 
 import pytest
 import yaml
 
+from llmapp_operator.jobstep import JOB_USER_AGENT
 from llmapp_operator.sandbox.cluster import USER_AGENT, is_ready
 from tests.conftest import REPO, needs_terraform
 from tests.integration.conftest import NS, SandboxFactory, llmapp
+from tests.integration.job_player import JOB_SETTINGS, playing
 from tests.secrets_scan import secret_for_tests
 
 pytestmark = needs_terraform
@@ -29,13 +32,28 @@ GRANTED_FOR_ADMISSION = {("llmops.dev", "llmapps/finalizers", "update")}
 VALUE = secret_for_tests("rbac-test-secret-value-5d1f")
 
 
-def chart_cluster_rules() -> set[tuple[str, str, str]]:
-    manifests = helm.Chart.load(str(REPO / "charts" / "llmapp-operator")).render({}, name="llmapp-operator",
+Rule = tuple[str, str, str]   # (api group, resource[/subresource], verb)
+
+
+def chart_objects(values: dict[str, Any]) -> list[dict[str, Any]]:
+    manifests = helm.Chart.load(str(REPO / "charts" / "llmapp-operator")).render(values, name="llmapp-operator",
                                                                                  namespace="llmapp-system")
-    docs = [d for text in manifests.values() for d in yaml.safe_load_all(text) if d]
-    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    return [d for text in manifests.values() for d in yaml.safe_load_all(text) if d]
+
+
+def rules_of(role: dict[str, Any]) -> set[Rule]:
     return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
             for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+def chart_cluster_rules(values: dict[str, Any] | None = None) -> set[Rule]:
+    return rules_of(next(d for d in chart_objects(values or {}) if d["kind"] == "ClusterRole"))
+
+
+def calls_by(calls: dict[Any, int], agents: set[str] | None = None, *, but: set[str] = frozenset()) -> set[Rule]:  # type: ignore[assignment]
+    return {(group, plural + (f"/{sub}" if sub else ""), RBAC_VERB[verb])
+            for (agent, verb, group, plural, sub) in calls
+            if (agents is None or agent in agents) and agent not in but}
 
 
 async def test_operator_calls_match_the_chart_rbac(open_sandbox: SandboxFactory) -> None:
@@ -51,11 +69,36 @@ async def test_operator_calls_match_the_chart_rbac(open_sandbox: SandboxFactory)
         assert await sandbox.client.wait_for(NS, "rags", lambda o: o is None) is None
         calls: dict[Any, int] = dict(sandbox.api.server.calls)
 
-    used = {(group, plural + (f"/{sub}" if sub else ""), RBAC_VERB[verb])
-            for (agent, verb, group, plural, sub) in calls if agent != USER_AGENT}
+    used = calls_by(calls, but={USER_AGENT})
     granted = chart_cluster_rules()
     assert used, "no operator calls were recorded"
     assert used <= granted, f"the operator needs rights the chart does not grant: {sorted(used - granted)}"
     # Least privilege: every namespaced right granted was used here, or is there for a stated reason.
     unused = granted - used - GRANTED_FOR_ADMISSION
     assert not unused, f"the chart grants rights the operator never used: {sorted(unused)}"
+
+
+async def test_job_runner_calls_match_the_chart_rbac_for_the_operator_and_the_jobs(
+        open_sandbox: SandboxFactory, tmp_path: pathlib.Path) -> None:
+    """The operator's rights with jobRunner.enabled, and the Role the chart gives the Jobs."""
+    async with open_sandbox(**JOB_SETTINGS) as sandbox, playing(sandbox, tmp_path, fates=["crash"]):
+        await sandbox.client.create(llmapp())
+        await sandbox.client.wait_for(NS, "rags", is_ready, timeout=90)   # a crashed plan Job, then a good run
+        await sandbox.client.delete(NS, "rags")
+        assert await sandbox.client.wait_for(NS, "rags", lambda o: o is None, timeout=60) is None
+        calls: dict[Any, int] = dict(sandbox.api.server.calls)
+
+    values = {"jobRunner": {"enabled": True}, "watchNamespaces": [NS]}
+    objects = chart_objects(values)
+    operator_role = next(d for d in objects if d["kind"] == "Role" and d["metadata"]["name"] == "llmapp-operator")
+    runner_role = next(d for d in objects if d["kind"] == "Role" and d["metadata"]["name"].endswith("-terraform"))
+    operator_used = calls_by(calls, but={USER_AGENT, JOB_USER_AGENT})
+    job_used = calls_by(calls, {JOB_USER_AGENT})
+    assert job_used == rules_of(runner_role) == {("", "configmaps", "create")}
+    granted = rules_of(operator_role)
+    assert operator_used <= granted, f"missing from the chart: {sorted(operator_used - granted)}"
+    added = granted - chart_cluster_rules()   # what jobRunner.enabled adds; the rest is checked above
+    assert added == {("batch", "jobs", "create"), ("batch", "jobs", "get"), ("batch", "jobs", "list"),
+                     ("", "configmaps", "create"), ("", "configmaps", "get"), ("", "pods", "list"),
+                     ("", "pods/log", "get")}
+    assert added <= operator_used, f"the job runner's rights never used: {sorted(added - operator_used)}"

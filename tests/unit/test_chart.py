@@ -87,17 +87,36 @@ def test_full_values_turn_every_knob() -> None:
     assert not by_kind(objects, "CustomResourceDefinition") or all(
         o["metadata"]["name"].endswith("kopf.dev") for o in by_kind(objects, "CustomResourceDefinition"))
     assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
-    roles = by_kind(objects, "Role")
+    roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(any(rule["resources"] == ["kopfpeerings"] for rule in r["rules"]) for r in roles)
+    assert all(any(rule["resources"] == ["jobs"] for rule in r["rules"]) for r in roles)  # the job runner is on
+    runner_roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp-terraform"]
+    assert [(r["metadata"]["namespace"], r["rules"]) for r in runner_roles] == [
+        ("team-a", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}])]
+    runner_account = next(a for a in by_kind(objects, "ServiceAccount") if a["metadata"]["name"] == "llmapp-terraform")
+    assert runner_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/llmapp-terraform")
     assert sorted(p["metadata"]["namespace"] for p in by_kind(objects, "KopfPeering")) == ["team-a", "team-b"]
     env = operator_env(objects)
     assert env["LLMAPP_PEERING"] == "true" and env["LLMAPP_NAMESPACES"] == "team-a,team-b"
     assert env["LLMAPP_LOCK_TABLE"] == "terraform-locks" and env["LLMAPP_METRICS_PORT"] == "9191"
     monitor = by_kind(objects, "ServiceMonitor")[0]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
-    account = by_kind(objects, "ServiceAccount")[0]
+    assert env["LLMAPP_DEFAULT_RUNNER"] == "job" and env["LLMAPP_JOB_MEMORY"] == "2Gi"
+    assert env["LLMAPP_JOB_IMAGE"] == "registry.example.com/platform/llmapp-operator:0.1.0-rc1"  # its own image
+    account = next(a for a in by_kind(objects, "ServiceAccount") if a["metadata"]["name"] == "llmapp-operator")
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+
+
+def test_the_job_runner_s_rights_exist_only_when_it_is_enabled() -> None:
+    resources = {resource for role in by_kind(render(), "ClusterRole") for rule in role["rules"]
+                 for resource in rule["resources"]}
+    assert not resources & {"jobs", "pods", "pods/log", "configmaps"}
+    assert operator_env(render())["LLMAPP_DEFAULT_RUNNER"] == "local"
+    assert "LLMAPP_JOB_IMAGE" not in operator_env(render())
+    enabled = {resource for role in by_kind(render({"jobRunner": {"enabled": True}}), "ClusterRole")
+               for rule in role["rules"] for resource in rule["resources"]}
+    assert {"jobs", "pods", "pods/log", "configmaps"} <= enabled
 
 
 def test_rbac_has_no_wildcards_and_every_rule_is_explained() -> None:
@@ -107,8 +126,11 @@ def test_rbac_has_no_wildcards_and_every_rule_is_explained() -> None:
                 for field in ("apiGroups", "resources", "verbs"):
                     assert "*" not in rule[field], (role["metadata"]["name"], rule)
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
-    rules = helpers.split('define "llmapp-operator.rules"', 1)[1].split("{{- end }}", 1)[0]
-    assert rules.count("- apiGroups:") == rules.count("\n#")  # one comment (the reason) per rule
+    rules = helpers.split('define "llmapp-operator.rules"', 1)[1].split('{{- define', 1)[0]
+    lines = rules.splitlines()
+    unexplained = [lines[i + 1] for i in range(len(lines) - 1)
+                   if lines[i + 1].startswith("- apiGroups:") and not lines[i].startswith("#")]
+    assert rules.count("- apiGroups:") >= 9 and not unexplained  # a comment (the reason) above each rule
 
 
 def test_pod_runs_restricted() -> None:

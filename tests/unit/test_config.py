@@ -47,7 +47,8 @@ def test_to_env_round_trips_every_setting_a_second_process_needs() -> None:
         state_max_retries=1, aws_endpoint_url="http://127.0.0.1:1", retry_base_seconds=0.25,
         retry_max_seconds=2.5, progress_delay_seconds=0.0, peering=True, peering_name="n",
         github_variable_outputs={"A": "a"}, liveness_endpoint=None, metrics_port=9191, log_level="DEBUG",
-        log_format="json",
+        log_format="json", default_runner="job", job_image="img:2", job_service_account="sa",
+        job_env_secret="creds", job_cpu="2", job_memory="3Gi", job_ttl_seconds=60, job_poll_seconds=0.5,
     )
     back = Settings.from_env(changed.to_env())
     assert back == changed

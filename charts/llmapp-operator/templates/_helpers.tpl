@@ -67,6 +67,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+{{- if .Values.jobRunner.enabled }}
+# Job runner: one Job per Terraform step, found again by its labels after a restart (list), and
+# read until it finishes (get). Never deleted by the operator: ttlSecondsAfterFinished does that.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "list"]
+# The Job's request (inputs, no secrets) is created by the operator; its result is read back.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create", "get"]
+# Why a Job failed without a result: was its pod evicted (pods, listed by the job-name label) ...
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+# ... and the tail of its log, redacted, in the condition message.
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+{{- end }}
 {{- end }}
 {{- define "llmapp-operator.peeringRules" -}}
 # Kopf peering: replicas announce themselves and watch each other; exactly one handles objects.
@@ -74,3 +93,4 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["{{ .resource }}"]
   verbs: ["get", "list", "watch", "patch"]
 {{- end }}
+

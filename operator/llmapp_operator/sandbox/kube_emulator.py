@@ -157,6 +157,7 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         factory=lambda: collections.deque(maxlen=HISTORY_SIZE))
     _history_floor: int = 0
     _gone_once: bool = False
+    pod_logs: dict[tuple[str, str], str] = attrs.field(factory=dict)  # (namespace, pod) -> container log
 
     # -- set-up ----------------------------------------------------------------------------------
     def register(self, group: str, version: str, plural: str, kind: str, *, namespaced: bool = True,
@@ -176,6 +177,9 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         self.register("", "v1", "namespaces", "Namespace", namespaced=False, status_subresource=True)
         self.register("events.k8s.io", "v1", "events", "Event")
         self.register("coordination.k8s.io", "v1", "leases", "Lease")
+        # The job runner's objects. Nothing here runs Jobs: tests play their life (status, pods, logs).
+        self.register("batch", "v1", "jobs", "Job", status_subresource=True)
+        self.register("", "v1", "pods", "Pod", status_subresource=True)
 
     # -- test & benchmark hooks ------------------------------------------------------------------
     def reset_counts(self) -> None:
@@ -258,12 +262,22 @@ class SandboxApiServer(kmock.KubernetesScaffold):
                 raise ApiError(404, "NotFound", f"the server could not find the resource {resource[2]}")
             if verb == "WATCH":
                 return await self._watch(request, resource)
+            if resource[2] == "pods" and request.subresource == "log":
+                return self._pod_log(request.namespace or "", request.name or "")
             status, body = self._dispatch(verb, request, resource)
         except ApiError as exc:
             status, body = exc.status, {"apiVersion": "v1", "kind": "Status", "status": "Failure",
                                         "code": exc.status, "reason": exc.reason, "message": exc.message}
         response = aiohttp.web.json_response(body, status=status)
         response.force_close()  # no keep-alive: a stopping client never waits for idle connections
+        return response
+
+    def _pod_log(self, namespace: str, name: str) -> aiohttp.web.StreamResponse:
+        if self._objects.get((("", "v1", "pods"), namespace, name)) is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found')
+        # The whole log, whatever tailLines asks: tests write short ones.
+        response = aiohttp.web.Response(text=self.pod_logs.get((namespace, name), ""), content_type="text/plain")
+        response.force_close()
         return response
 
     def _inject_fault(self, verb: str, plural: str, subresource: str | None) -> None:

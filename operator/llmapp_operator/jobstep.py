@@ -1,0 +1,127 @@
+"""What runs inside a Terraform Job: `llmapp-operator job-step --request FILE`.
+
+The same code path as the local runner (terraform.LocalRunner on the pod's own emptyDir), fed by
+the request ConfigMap the operator mounted, answered with a result ConfigMap owned by the Job.
+Saved plans cross from the plan Job to the apply Job through the state bucket (aws.PlanStore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import pathlib
+from typing import Any
+
+from .aws import PlanStore
+from .config import Settings
+from .errors import PermanentError, ReconcileError
+from .jobrunner import (
+    RESULT_KEY,
+    JobRequest,
+    JobResult,
+    configmap_manifest,
+    error_to_dict,
+    job_labels,
+    summary_from_dict,
+    summary_to_dict,
+)
+from .modules import load_module
+from .redaction import REDACTOR
+from .terraform import PLAN_FILE, LocalRunner
+from .workspace import BackendConfig, Workspace
+
+log = logging.getLogger("llmapp_operator.job")
+JOB_USER_AGENT = "llmapp-operator-job"
+
+
+def workspace_for(request: JobRequest, settings: Settings) -> Workspace:
+    """The operator's Workspace, rebuilt from the request and this image's own copy of the module."""
+    module = load_module(request.module, settings.modules)
+    if module.digest != request.module_digest:
+        raise PermanentError(f"module {request.module!r} in the Job's image differs from the operator's: "
+                             "run the operator and its Jobs from the same image", reason="ModuleMismatch")
+    return Workspace(
+        uid=request.uid, directory=settings.workdir / "workspaces" / request.uid, module=module,
+        tfvars=dict(request.tfvars), backend=BackendConfig(**request.backend),
+        timeout_seconds=request.timeout_seconds, lock_timeout_seconds=request.lock_timeout_seconds,
+        digest=request.digest, namespace=request.namespace, name=request.name,
+    )
+
+
+def reply(request: JobRequest, *, plan: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None,
+          error: ReconcileError | None = None) -> JobResult:
+    """The answer to exactly this request: its step, object, inputs and nonce."""
+    return JobResult(step=request.step, uid=request.uid, digest=request.digest, nonce=request.nonce,
+                     ok=error is None, plan=plan, outputs=outputs,
+                     error=error_to_dict(error) if error is not None else None)
+
+
+async def run_step(request: JobRequest, settings: Settings, *, runner: LocalRunner | None = None,
+                   plans: PlanStore | None = None) -> JobResult:
+    runner = runner or LocalRunner(settings)
+    plans = plans or PlanStore(settings.aws_endpoint_url)
+    try:
+        ws = workspace_for(request, settings)
+        await runner.init(ws)
+        if request.step == "plan":
+            summary = await runner.plan(ws)
+            if summary.has_changes:
+                await plans.put(ws.backend, summary.plan_id, ws.module_dir / PLAN_FILE)
+            return reply(request, plan=summary_to_dict(summary))
+        if request.step == "apply":
+            if request.plan is None:
+                raise PermanentError("an apply Job needs the plan it applies", reason="JobRequestInvalid")
+            plan = summary_from_dict(request.plan)
+            await plans.fetch(ws.backend, plan.plan_id, ws.module_dir / PLAN_FILE)
+            outputs = await runner.apply(ws, plan)
+            with contextlib.suppress(ReconcileError):  # applied; a leftover plan file is harmless
+                await plans.delete(ws.backend, plan.plan_id)
+            return reply(request, outputs=outputs)
+        if request.step == "output":
+            return reply(request, outputs=await runner.output(ws))
+        if request.step == "destroy":
+            await runner.destroy(ws)
+            return reply(request)
+        raise PermanentError(f"unknown step {request.step!r}", reason="JobRequestInvalid")
+    except ReconcileError as exc:
+        return reply(request, error=exc)
+
+
+def write_result(result: JobResult, request: JobRequest) -> None:
+    """The result ConfigMap, owned by the Job; needs `create configmaps` in the namespace."""
+    import kubernetes
+
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    labels = job_labels(request.uid, request.digest, request.step)
+    body = configmap_manifest(request.result_name, request.namespace, RESULT_KEY, result.to_json(),
+                              request.job_name, request.job_uid, labels)
+    client = kubernetes.client.ApiClient()
+    client.user_agent = JOB_USER_AGENT  # audit logs (and the RBAC test) tell the Job from the operator
+    kubernetes.client.CoreV1Api(client).create_namespaced_config_map(
+        request.namespace, body, _request_timeout=15)  # type: ignore[arg-type]  # a dict is accepted
+
+
+def main(request_path: pathlib.Path) -> int:
+    try:
+        request = JobRequest.from_json(request_path.read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        log.error("cannot read the Job request %s: %s", request_path, type(exc).__name__)
+        return 2
+    try:
+        result = asyncio.run(run_step(request, Settings.from_env()))
+    except ValueError as exc:  # bad LLMAPP_* settings in the Job's environment
+        result = reply(request, error=PermanentError(str(exc), reason="JobSettings"))
+    log.info("terraform %s for %s/%s: %s", request.step, request.namespace, request.name,
+             "ok" if result.ok else json.dumps(result.error))
+    try:
+        write_result(result, request)
+    except Exception as exc:  # the operator then reports JobResultMissing and retries
+        log.error("cannot write the result ConfigMap %s: %s", request.result_name,
+                  REDACTOR.redact(str(exc))[:300])
+        return 3
+    return 0 if result.ok else 1

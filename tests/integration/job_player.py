@@ -1,0 +1,149 @@
+"""Plays the Job controller and kubelet for the API emulator (it has neither).
+
+For each Job the operator creates, the player picks a fate. `run` does what the pod would do: it
+runs the real `llmapp-operator job-step` command (a separate process: real terraform on the S3
+backend in moto) on the request ConfigMap the operator created, which writes the result ConfigMap
+through the API; then the Job is marked Complete or Failed from the exit code, as the Job
+controller would. `deadline`, `evict` and `crash` end the Job the way Kubernetes does in those
+cases, with no result. `hold` leaves it running until the test calls `play(job, "resume")`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pathlib
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmapp_operator.jobrunner import REQUEST_KEY
+from tests.integration.conftest import NS, Sandbox
+
+# Operator settings that send every Terraform step to a Job, polled quickly.
+JOB_SETTINGS = {"default_runner": "job", "job_image": "registry.example/llmapp-operator:test",
+                "job_poll_seconds": 0.05, "job_env_secret": "aws-credentials"}
+
+
+@dataclass
+class JobPlayer:
+    """The Job controller and kubelet, as far as the runner can tell."""
+
+    sandbox: Sandbox
+    workdir: pathlib.Path
+    fates: list[str] = field(default_factory=list)   # for the next Jobs, in order; then `default`
+    default: str = "run"
+    played: list[tuple[str, str]] = field(default_factory=list)   # (job name, fate)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self.sandbox.api.server.list_objects("jobs", NS)
+
+    async def watch(self) -> None:
+        seen: set[str] = set()
+        while True:
+            for job in self.jobs():
+                name = job["metadata"]["name"]
+                if name not in seen:
+                    seen.add(name)
+                    fate = self.fates.pop(0) if self.fates else self.default
+                    self.played.append((name, fate))
+                    task = asyncio.create_task(self.play(job, fate))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            await asyncio.sleep(0.02)
+
+    async def play(self, job: dict[str, Any], fate: str) -> None:
+        name = job["metadata"]["name"]
+        await self._job_status(name, {"active": 1, "startTime": "2026-11-25T00:00:00Z"})
+        pod = await self._pod(job) if fate != "resume" else f"{name}-x7k2p"
+        if fate == "hold":
+            return  # stays active until the test plays it on (Kopf cancels tasks left at its exit)
+        if fate in ("run", "resume"):
+            code = await self._run_pod(job)
+            await self._finish(name, succeeded=code == 0)
+        elif fate == "deadline":
+            await self._finish(name, succeeded=False, reason="DeadlineExceeded",
+                               message="Job was active longer than specified deadline")
+        elif fate == "evict":
+            await self._pod_status(pod, {"phase": "Failed", "reason": "Evicted",
+                                         "message": "The node was low on resource: memory."})
+            await self._finish(name, succeeded=False, reason="BackoffLimitExceeded",
+                               message="Job has reached the specified backoff limit")
+        elif fate == "crash":
+            self.sandbox.api.server.pod_logs[(NS, pod)] = (
+                "starting terraform plan\nError: exec format error: /usr/local/bin/terraform\n")
+            await self._pod_status(pod, {"phase": "Failed"})
+            await self._finish(name, succeeded=False, reason="BackoffLimitExceeded",
+                               message="Job has reached the specified backoff limit")
+
+    async def _run_pod(self, job: dict[str, Any]) -> int:
+        """The container: its env from the Job, the request from the mounted ConfigMap."""
+        name = job["metadata"]["name"]
+        request = None
+        for _ in range(200):  # the operator creates the request right after the Job
+            request = self.sandbox.api.server.get_object("configmaps", NS, name)
+            if request is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert request is not None, f"no request ConfigMap for Job {name}"
+        directory = self.workdir / name
+        directory.mkdir(parents=True)
+        (directory / REQUEST_KEY).write_text(request["data"][REQUEST_KEY])
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        env = {**os.environ, **{item["name"]: item["value"] for item in container["env"]},
+               "LLMAPP_WORKDIR": str(directory / "work"),   # the pod's emptyDir
+               "KUBECONFIG": str(self.workdir.parent / "kubeconfig")}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "llmapp_operator", *container["args"][:-1], str(directory / REQUEST_KEY),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await process.communicate()
+        (directory / "pod.log").write_bytes(output)
+        return process.returncode or 0
+
+    async def _pod(self, job: dict[str, Any]) -> str:
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": f"{job['metadata']['name']}-x7k2p", "namespace": NS,
+                            "labels": {"job-name": job["metadata"]["name"]}},
+               "spec": job["spec"]["template"]["spec"]}
+        created = self.sandbox.api.server.create_object("pods", pod)
+        return str(created["metadata"]["name"])
+
+    async def _finish(self, name: str, *, succeeded: bool, reason: str = "", message: str = "") -> None:
+        if succeeded:
+            await self._job_status(name, {"active": 0, "succeeded": 1,
+                                          "conditions": [{"type": "Complete", "status": "True"}]})
+        else:
+            await self._job_status(name, {"active": 0, "failed": 1, "conditions": [
+                {"type": "Failed", "status": "True", "reason": reason, "message": message}]})
+
+    async def _job_status(self, name: str, status: dict[str, Any]) -> None:
+        client = self.sandbox.client
+        await client._call("PATCH", client._path(NS, f"{name}/status", plural="jobs", group="batch", version="v1"),
+                           {"status": status}, "application/merge-patch+json")
+
+    async def _pod_status(self, name: str, status: dict[str, Any]) -> None:
+        client = self.sandbox.client
+        await client._call("PATCH", client._path(NS, f"{name}/status", plural="pods", group=None, version="v1"),
+                           {"status": status}, "application/merge-patch+json")
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def playing(sandbox: Sandbox, tmp_path: pathlib.Path, **kwargs: Any) -> AsyncIterator[JobPlayer]:
+    player = JobPlayer(sandbox, tmp_path / "pods", **kwargs)
+    watcher = asyncio.create_task(player.watch())
+    try:
+        yield player
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(BaseException):
+            await watcher
+        await player.stop()
