@@ -68,7 +68,7 @@ class Env:
 async def environment(workdir: pathlib.Path, endpoint: str, bucket: str) -> AsyncIterator[Env]:
     settings = replace(Settings(), namespaces=(NS,), workdir=workdir, state_bucket=bucket,
                        aws_endpoint_url=endpoint, liveness_endpoint=None, retry_base_seconds=0.5,
-                       retry_max_seconds=5)
+                       retry_max_seconds=5, app_health=False)
     async with running_apiserver([CRD]) as api:
         use_kubeconfig(api.write_kubeconfig(workdir / "kubeconfig", NS))
         yield Env(api=api, client=ApiClient(api.url), settings=settings)
@@ -170,6 +170,7 @@ async def scale(workdir: pathlib.Path, objects: int, which: str) -> dict[str, fl
         kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", NS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "LLMAPP_NAMESPACES": NS,
                "LLMAPP_WORKDIR": str(workdir / "work"), "LLMAPP_LIVENESS_ENDPOINT": "", "LLMAPP_METRICS_PORT": "",
+               "LLMAPP_APP_HEALTH": "false",
                "PYTHONPATH": str(ROOT / "benchmarks")}
         if which == "operator":
             command = [sys.executable, str(ROOT / "benchmarks" / "scale_operator.py")]

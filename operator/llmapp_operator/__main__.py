@@ -21,6 +21,7 @@ CRD_PATH = pathlib.Path(
 
 
 def build_deps(settings: Settings) -> Any:
+    from .app_health import check_app_health
     from .aws import AppSecrets, StateBackend
     from .jobrunner import JobRunner
     from .kube_secrets import KubeSecrets
@@ -36,6 +37,7 @@ def build_deps(settings: Settings) -> Any:
         app_secrets=AppSecrets(settings.aws_endpoint_url),
         github=_github_glue(),
         job_runner=JobRunner(settings),
+        health=check_app_health,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 class Phase(StrEnum):
     PENDING = "Pending"
     PLANNING = "Planning"
+    AWAITING_APPROVAL = "AwaitingApproval"
     APPLYING = "Applying"
     READY = "Ready"
     FAILED = "Failed"
@@ -28,8 +29,11 @@ RECONCILING = "Reconciling"
 STALLED = "Stalled"
 INFRA_APPLIED = "InfraApplied"
 GITHUB_SYNCED = "GitHubSynced"
+APP_HEALTHY = "AppHealthy"
+PLAN_PENDING = "PlanPending"
+DRIFTED = "Drifted"
 
-CONDITION_ORDER = (READY, RECONCILING, STALLED, INFRA_APPLIED, GITHUB_SYNCED)
+CONDITION_ORDER = (READY, RECONCILING, STALLED, INFRA_APPLIED, GITHUB_SYNCED, APP_HEALTHY, PLAN_PENDING, DRIFTED)
 
 
 class Outcome(StrEnum):
@@ -42,6 +46,7 @@ class Outcome(StrEnum):
     STALLED = "Stalled"          # a permanent failure; waits for a spec change
     SUSPENDED = "Suspended"
     DELETING = "Deleting"        # teardown running or retrying
+    AWAITING_APPROVAL = "AwaitingApproval"   # a saved plan waits for spec.approvePlan
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,9 @@ class Report:
     infra_applied: bool | None = None      # None: unknown / untouched this pass
     github_synced: bool | None = None      # None: GitHub glue not configured
     step: str | None = None                # the step that failed or runs (init, plan, apply…)
+    app_health: tuple[bool, str, str] | None = None   # (healthy, reason, message); None: not checked
+    plan_pending: bool | None = None       # None: no plan made this pass
+    drift: tuple[bool, str] | None = None  # (drifted, summary); None: no drift check this pass
 
 
 PHASE_BY_OUTCOME = {
@@ -94,6 +102,7 @@ PHASE_BY_OUTCOME = {
     Outcome.STALLED: Phase.FAILED,
     Outcome.SUSPENDED: Phase.SUSPENDED,
     Outcome.DELETING: Phase.DELETING,
+    Outcome.AWAITING_APPROVAL: Phase.AWAITING_APPROVAL,
 }
 
 
@@ -102,9 +111,9 @@ def phase_for(report: Report) -> Phase:
         return PHASE_BY_OUTCOME[report.outcome]
     if report.step == "plan" or report.step == "init":
         return Phase.PLANNING
-    if report.step in {"apply", "output", "github"}:
+    if report.step in {"apply", "output", "github", "rollout"}:
         return Phase.APPLYING
-    return Phase.PENDING
+    return Phase.PENDING   # also: infrastructure applied, waiting for the app to become healthy
 
 
 def _ready(report: Report) -> tuple[str, str, str]:
@@ -146,6 +155,20 @@ def derive(
             else ("False", report.reason, report.message)
         )
 
+    if report.app_health is not None:
+        healthy, reason, message = report.app_health
+        wanted[APP_HEALTHY] = ("True" if healthy else "False", reason, message)
+    if report.plan_pending is not None:
+        wanted[PLAN_PENDING] = (("True", report.reason, report.message) if report.plan_pending
+                                else ("False", "NoPlanPending", "no plan waits for approval"))
+    if report.drift is not None:
+        drifted, summary = report.drift
+        wanted[DRIFTED] = ("True", "DriftDetected", summary) if drifted else ("False", "NoDrift", summary)
+    for cond_type in (APP_HEALTHY, PLAN_PENDING, DRIFTED):
+        kept = old.get(cond_type)
+        if cond_type not in wanted and kept is not None:   # not looked at this pass: unchanged
+            wanted[cond_type] = (kept.status, kept.reason, kept.message)
+
     result = []
     for cond_type in CONDITION_ORDER:
         if cond_type not in wanted:
@@ -177,3 +200,7 @@ def _tristate(value: bool | None, before: Condition | None) -> bool | None:
 
 def is_true(conditions: Sequence[Mapping[str, Any]] | None, cond_type: str) -> bool:
     return any(c.get("type") == cond_type and c.get("status") == "True" for c in conditions or ())
+
+
+def transition_time(conditions: Sequence[Mapping[str, Any]] | None, cond_type: str) -> str | None:
+    return next((str(c.get("lastTransitionTime")) for c in conditions or () if c.get("type") == cond_type), None)

@@ -34,3 +34,10 @@ class PermanentError(ReconcileError):
     """Retrying the same input cannot help: invalid spec, access denied, a broken module."""
 
     reason = "PermanentFailure"
+
+
+class Waiting(TransientError):
+    """Not a failure: something outside the operator has not happened yet (the first image from CI,
+    tasks still starting). Looked at again after `delay`; reported as Normal, not as a Warning."""
+
+    reason = "Waiting"

@@ -8,6 +8,8 @@ errors -> a Stalled condition and a normal return (no retry until the spec chang
 from __future__ import annotations
 
 import asyncio
+import datetime
+import hashlib
 import logging
 import os
 import random
@@ -19,6 +21,7 @@ import kopf
 from . import FINALIZER, GROUP, PLURAL, VERSION, conditions, metrics, reconcile
 from .conditions import Outcome, Report
 from .config import Settings
+from .errors import Waiting
 from .model import InvalidSpec, LLMApp
 from .reconcile import Deps, Previous, Result
 
@@ -81,11 +84,18 @@ def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
     """One Event per phase change, plus one per new failure reason: short and secret-free."""
     report = result.report
     phase = conditions.phase_for(report).value
-    failing = result.error is not None or report.outcome is Outcome.STALLED
+    failing = (result.error is not None and not isinstance(result.error, Waiting)) or report.outcome is Outcome.STALLED
     old_reason = next((c.get("reason") for c in previous.conditions if c.get("type") == "Ready"), None)
     applied = report.outcome is Outcome.APPLIED  # progress Events came before: close the story
-    if phase == previous.phase and not applied and not (failing and report.reason != old_reason):
+    news = report.reason != old_reason and (failing or isinstance(result.error, Waiting))
+    drifted = report.drift is not None and report.drift[0] and not conditions.is_true(previous.conditions,
+                                                                                     conditions.DRIFTED)
+    if phase == previous.phase and not applied and not news and not drifted:
         return
+    if drifted and report.drift is not None:
+        kopf.event(body, type="Warning", reason="DriftDetected", message=report.drift[1][:1024])
+        if phase == previous.phase and not applied and not news:
+            return
     kopf.event(
         body,
         type="Warning" if failing else "Normal",
@@ -184,6 +194,8 @@ async def reconcile_llmapp(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, 
     metrics.RECONCILE_SECONDS.labels(handler="reconcile", outcome=result.report.outcome.value).observe(
         time.monotonic() - started)
     _apply_result(body, patch, previous, result, deps)
+    if isinstance(result.error, Waiting):   # not a failure: look again after the recheck delay, no backoff
+        raise kopf.TemporaryError(result.report.message, delay=result.error.delay or deps.settings.retry_base_seconds)
     if result.transient:
         assert result.error is not None
         raise kopf.TemporaryError(result.report.message,
@@ -210,6 +222,45 @@ async def resync_secrets(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **
     # Equal inputs start no Terraform process: this pass only re-syncs secrets and GitHub.
     result = await reconcile.converge(app, deps, previous)
     _apply_result(body, patch, previous, result, deps)
+
+
+DRIFT_TICK_SECONDS = float(os.environ.get("LLMAPP_DRIFT_TICK_SECONDS", "60"))
+"""How often each object's drift timer wakes; the check itself runs at spec.driftDetection.interval."""
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=DRIFT_TICK_SECONDS, initial_delay=DRIFT_TICK_SECONDS)
+async def detect_drift(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Plan without applying when the object's drift check is due (jittered per object, and bound
+    by the same global concurrency gate as every other Terraform run)."""
+    deps = _deps(memo)
+    previous = Previous.from_status(body.get("status"))
+    if body.metadata.get("deletionTimestamp") or not conditions.is_true(previous.conditions, conditions.READY):
+        return  # only settled objects; pending, failing and held ones have their own loop
+    try:
+        app = LLMApp.from_body(body)
+    except InvalidSpec:
+        return
+    interval = app.spec.drift_detection.interval_seconds
+    since = previous.drift_checked_at or conditions.transition_time(previous.conditions, conditions.READY)
+    if app.spec.suspend or not drift_due(since, interval, str(body.metadata.uid), time.time()):
+        return
+    result = await reconcile.converge(app, deps, previous, drift_check=True)
+    _apply_result(body, patch, previous, result, deps)
+
+
+def drift_due(since: str | None, interval: int, uid: str, now: float) -> bool:
+    """Due `interval` (+ up to 10 % jitter, fixed per object) after the last check or apply, so a
+    thousand objects created together do not all plan in the same minute."""
+    if interval <= 0:
+        return False
+    if not since:
+        return True
+    try:
+        last = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+    except ValueError:
+        return True
+    jitter = (int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF) * 0.1 * interval
+    return now >= last + interval + jitter
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)

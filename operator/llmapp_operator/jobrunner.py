@@ -26,6 +26,7 @@ from . import GROUP, VERSION
 from .config import Settings
 from .errors import PermanentError, ReconcileError, TransientError
 from .redaction import REDACTOR, Redactor, shorten
+from .review import PlanReview
 from .terraform import Outputs, PlanSummary
 from .workspace import Workspace
 
@@ -68,6 +69,7 @@ class JobRequest:
     job_name: str
     plan: Mapping[str, Any] | None = None   # the plan an apply Job applies (PlanSummary as a dict)
     job_uid: str = ""   # set once the Job exists: the result ConfigMap is owned by it
+    review: Mapping[str, Any] | None = None   # ReviewOptions as a dict
 
     @property
     def result_name(self) -> str:
@@ -114,9 +116,8 @@ class JobResult:
 
 
 def summary_to_dict(plan: PlanSummary) -> dict[str, Any]:
-    data = asdict(plan)
-    data["resources"] = [list(item) for item in plan.resources]
-    return data
+    wire: dict[str, Any] = json.loads(json.dumps(asdict(plan)))   # tuples become lists, as on the wire
+    return wire
 
 
 def summary_from_dict(data: Mapping[str, Any]) -> PlanSummary:
@@ -125,7 +126,17 @@ def summary_from_dict(data: Mapping[str, Any]) -> PlanSummary:
         destroy=int(data.get("destroy", 0)), replace=int(data.get("replace", 0)),
         resources=tuple((str(address), str(action)) for address, action in data.get("resources", ())),
         plan_id=str(data.get("plan_id", "")),
+        review=review_from_dict(data["review"]) if data.get("review") else None,
     )
+
+
+def review_from_dict(data: Mapping[str, Any]) -> PlanReview:
+    def strings(name: str) -> tuple[str, ...]:
+        return tuple(str(item) for item in data.get(name) or ())
+    cost = data.get("monthly_cost")
+    return PlanReview(violations=strings("violations"), waived=strings("waived"), destructive=strings("destructive"),
+                      monthly_cost=float(cost) if cost is not None else None, currency=str(data.get("currency", "")),
+                      price_table_date=str(data.get("price_table_date", "")), cost_lines=strings("cost_lines"))
 
 
 def error_to_dict(exc: ReconcileError) -> dict[str, str]:
@@ -156,6 +167,7 @@ def request_for(ws: Workspace, step: str, job_name: str, nonce: str, plan: PlanS
         backend=asdict(ws.backend), timeout_seconds=ws.timeout_seconds,
         lock_timeout_seconds=ws.lock_timeout_seconds, nonce=nonce, job_name=job_name,
         plan=summary_to_dict(plan) if plan is not None else None,
+        review=asdict(ws.review) if ws.review is not None else None,
     )
 
 
@@ -387,6 +399,9 @@ class JobRunner:
             return await self.output(ws)
         result = await self._run(ws, "apply", plan)
         return dict(result.outputs or {})
+
+    async def keep(self, ws: Workspace, plan: PlanSummary) -> None:
+        """Nothing to do: the plan Job already stored its plan in the state bucket."""
 
     async def output(self, ws: Workspace) -> Outputs:
         return dict((await self._run(ws, "output")).outputs or {})

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 from .aws import PlanStore
@@ -29,6 +30,7 @@ from .jobrunner import (
 )
 from .modules import load_module
 from .redaction import REDACTOR
+from .review import ReviewOptions
 from .terraform import PLAN_FILE, LocalRunner
 from .workspace import BackendConfig, Workspace
 
@@ -47,7 +49,13 @@ def workspace_for(request: JobRequest, settings: Settings) -> Workspace:
         tfvars=dict(request.tfvars), backend=BackendConfig(**request.backend),
         timeout_seconds=request.timeout_seconds, lock_timeout_seconds=request.lock_timeout_seconds,
         digest=request.digest, namespace=request.namespace, name=request.name,
+        review=review_options(request.review) if request.review is not None else None,
     )
+
+
+def review_options(data: Mapping[str, Any]) -> ReviewOptions:
+    return ReviewOptions(region=str(data["region"]), policy_skip=tuple(data.get("policy_skip") or ()),
+                         price_override=data.get("price_override"))
 
 
 def reply(request: JobRequest, *, plan: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None,

@@ -125,12 +125,29 @@ class BackendSpec(Model):
     dynamodb_table: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] = None
 
 
+class PolicySpec(Model):
+    skip: Annotated[list[Annotated[str, Field(pattern=r"^LLMAPP-[A-Z0-9-]+$")]], Field(max_length=20)] = Field(
+        default_factory=list)
+
+
+class DriftSpec(Model):
+    interval: Annotated[str, Field(pattern=r"^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$")] = "1h"
+    auto_remediate: bool = False
+
+    @property
+    def interval_seconds(self) -> int:
+        return 0 if self.interval == "0" else parse_duration(self.interval)
+
+
 class TerraformSpec(Model):
     module: Annotated[str, Field(pattern=MODULE_NAME_PATTERN)] = "stack"
     vars: dict[str, Any] = Field(default_factory=dict)
     backend: BackendSpec = Field(default_factory=BackendSpec)
     runner: Literal["local", "job"] | None = None   # None: the operator's default runner
     timeout: Annotated[str, Field(pattern=DURATION_PATTERN, min_length=2)] = "30m"
+    allow_destructive_changes: bool = False
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    max_monthly_cost: Annotated[float | None, Field(ge=0)] = None
 
     @property
     def timeout_seconds(self) -> int:
@@ -151,6 +168,8 @@ class LLMAppSpec(Model):
     terraform: TerraformSpec = Field(default_factory=TerraformSpec)
     suspend: bool = False
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+    approve_plan: Annotated[str, Field(pattern=r"^(auto|manual|[0-9a-f]{16})$")] = "auto"
+    drift_detection: DriftSpec = Field(default_factory=DriftSpec)
 
 
 class ObjectRef(Model):

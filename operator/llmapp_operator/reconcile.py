@@ -17,11 +17,12 @@ from typing import Any, Protocol
 from . import conditions, metrics
 from .conditions import Outcome, Report
 from .config import Settings
-from .errors import PermanentError, ReconcileError, TransientError
+from .errors import PermanentError, ReconcileError, TransientError, Waiting
 from .kube_secrets import SecretReader
 from .model import DeletionPolicy, InvalidSpec, LLMApp, SecretValue
 from .modules import load_module
 from .redaction import REDACTOR, Redactor, shorten
+from .review import read_price_override
 from .terraform import Outputs, PlanSummary, RunGate, Runner
 from .workspace import Workspace, render
 
@@ -46,6 +47,22 @@ class AppSecretsPort(Protocol):
     async def roll_service(self, region: str, cluster: str, service: str) -> None: ...
 
 
+class HealthVerdict(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class HealthCheck(Protocol):
+    """app_health.check_app_health, as a dependency tests can replace or turn off."""
+
+    async def __call__(self, region: str, cluster: str, service: str, *, endpoint_url: str | None = None,
+                       url: str | None = None, probe_path: str | None = None) -> HealthVerdict: ...
+
+
 class GitHubPort(Protocol):
     """github_sync's module-level functions, as a dependency tests can see through."""
 
@@ -67,6 +84,7 @@ class Deps:
     redactor: Redactor = REDACTOR
     clock: Callable[[], str] = utc_now
     job_runner: Runner | None = None
+    health: HealthCheck | None = None
 
     def runner_for(self, app: LLMApp) -> Runner:
         """spec.terraform.runner, else the operator's default: `local` or Kubernetes Jobs."""
@@ -89,6 +107,8 @@ class Previous:
     outputs: Mapping[str, Any] = field(default_factory=dict)
     github: Mapping[str, Any] | None = None
     app_secrets: tuple[str, ...] = ()
+    plan: Mapping[str, Any] = field(default_factory=dict)
+    drift_checked_at: str | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Previous:
@@ -101,6 +121,8 @@ class Previous:
             outputs=dict(status.get("outputs") or {}),
             github=status.get("github") or None,
             app_secrets=tuple(status.get("appSecrets") or ()),
+            plan=dict(status.get("plan") or {}),
+            drift_checked_at=(status.get("drift") or {}).get("checkedAt"),
         )
 
 
@@ -135,13 +157,17 @@ def failed(app: LLMApp, exc: ReconcileError, redactor: Redactor, *, step: str, d
         outcome = Outcome.DELETING  # a failing teardown stays in Deleting and keeps retrying
     report = Report(outcome=outcome, reason=exc.reason, message=message, generation=app.ref.generation,
                     infra_applied=infra_applied, github_synced=github_synced, step=step)
-    return Result(report=report, fields={"lastError": message, **fields}, error=exc)
+    return Result(report=report, fields={**fields, "lastError": message}, error=exc)
 
 
 def _workspace(app: LLMApp, deps: Deps, secret_arns: Mapping[str, str] | None = None) -> Workspace:
     module = load_module(app.spec.terraform.module, deps.settings.modules)
     try:
-        return render(app, deps.settings, module, secret_arns=secret_arns)
+        prices = read_price_override(str(deps.settings.price_table)) if deps.settings.price_table else None
+    except ValueError as exc:
+        raise PermanentError(f"LLMAPP_PRICE_TABLE is unusable: {exc}", reason="PriceTableUnreadable") from None
+    try:
+        return render(app, deps.settings, module, secret_arns=secret_arns, price_override=prices)
     except InvalidSpec as exc:
         raise PermanentError(str(exc), reason="InvalidSpec") from None
 
@@ -194,8 +220,10 @@ async def _app_secret_arns(app: LLMApp, deps: Deps, previous: Previous) -> tuple
 
 
 async def converge(
-    app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress
+    app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress, *, drift_check: bool = False
 ) -> Result:
+    """One pass. `drift_check`: plan even though the inputs are unchanged, to find changes made
+    outside the operator (applied only with spec.driftDetection.autoRemediate)."""
     generation = app.ref.generation
     if app.spec.suspend:
         return Result(Report(Outcome.SUSPENDED, "Suspended",
@@ -211,10 +239,12 @@ async def converge(
 
     fields: dict[str, Any] = {"lastAttemptedDigest": ws.digest, "lastError": None,
                               "appSecrets": sorted(secret_arns) or None}
-    if ws.digest == previous.last_applied_digest:
+    approved = approved_plan(app, previous, ws.digest)
+    drift: tuple[bool, str] | None = None
+    plan: PlanSummary | None = None
+    if ws.digest == previous.last_applied_digest and approved is None and not drift_check:
         outputs: Outputs = dict(previous.outputs)
         message = "infrastructure matches the spec"
-        plan: PlanSummary | None = None
     else:
         try:
             runner = deps.runner_for(app)
@@ -225,19 +255,41 @@ async def converge(
                 await progress(Report(Outcome.IN_PROGRESS, "Planning", "terraform init and plan",
                                       generation, step=step))
                 await runner.init(ws)
-                plan = await runner.plan(ws)
+                plan = approved or await runner.plan(ws)
+                if approved is None:
+                    fields.update(review_fields(plan))
+                    check_policy(plan)
+                    if drift_check:
+                        drift = drift_found(plan)
+                        drifted = [f"{address}: {action}" for address, action in plan.resources[:20]]
+                        fields["drift"] = {"checkedAt": deps.clock(), "resources": drifted}
+                        if not plan.has_changes or not app.spec.drift_detection.auto_remediate:
+                            return Result(Report(Outcome.UNCHANGED, "UpToDate", "infrastructure matches the spec",
+                                                 generation, infra_applied=True, drift=drift),
+                                          {"drift": fields["drift"]})
+                    held = hold_reasons(app, plan)
+                    if plan.has_changes and held:
+                        await runner.keep(ws, plan)
+                        return awaiting_approval(app, plan, ws.digest, held, fields)
                 step = "apply"
                 await progress(Report(Outcome.IN_PROGRESS, "Applying",
                                       f"terraform apply: {plan.add} to add, {plan.change} to change, "
                                       f"{plan.destroy} to destroy", generation, step=step))
                 outputs = await runner.apply(ws, plan)
         except ReconcileError as exc:
-            return failed(app, exc, deps.redactor, step=step, infra_applied=False,
-                          lastAttemptedDigest=ws.digest)
+            if approved is not None and exc.reason == "StalePlan":
+                # The state moved on since the plan was approved: that plan can never apply.
+                exc = TransientError(f"the approved plan {approved.plan_id} is stale (the state changed since); "
+                                     "planning again", reason="StalePlan")
+                fields["plan"] = {**previous.plan, "pending": False}
+            return failed(app, exc, deps.redactor, step=step, infra_applied=False, **fields)
         message = (f"applied: {plan.add} added, {plan.change} changed, {plan.destroy} destroyed"
                    if plan.has_changes else "applied: no changes")
+        if drift is not None and drift[0]:
+            message = f"drift remediated: {drift[1]}"
+            drift = (False, f"remediated: {drift[1]}")
         fields.update(lastAppliedDigest=ws.digest, url=url_from(outputs), outputs=outputs,
-                      plan=plan_fields(plan))
+                      plan={**plan_fields(plan), "id": plan.plan_id, "pending": False, "digest": ws.digest})
 
     try:
         if rotated and deps.app_secrets is not None and outputs.get("ecs_service_name"):
@@ -248,6 +300,8 @@ async def converge(
             message += "; app secrets rotated, service redeployed"
         step = "github"
         github_status = await _sync_github(app, deps, previous, outputs)
+        step = "health"
+        health = await _app_health(app, deps, outputs)
     except ReconcileError as exc:
         if step == "github":
             metrics.GITHUB_SYNC_FAILURES.labels(reason=exc.reason).inc()
@@ -255,10 +309,102 @@ async def converge(
                       github_synced=False if step == "github" else None, **fields)
     if github_status is not None:
         fields["github"] = github_status
+    synced = True if github_status is not None else None
+    plan_pending = False if plan is not None else None
+    if health is not None and not health[0]:
+        healthy, reason, detail = health
+        waiting = Waiting(detail, reason=reason, delay=deps.settings.app_health_recheck_seconds)
+        report = Report(Outcome.RETRYING, reason, detail, generation, infra_applied=True, github_synced=synced,
+                        step="health", app_health=health, plan_pending=plan_pending, drift=drift)
+        return Result(report, fields, error=waiting)
     outcome = Outcome.APPLIED if plan is not None else Outcome.UNCHANGED
     reason = "Applied" if plan is not None else "UpToDate"
-    return Result(Report(outcome, reason, message, generation, infra_applied=True,
-                         github_synced=True if github_status is not None else None), fields)
+    return Result(Report(outcome, reason, message, generation, infra_applied=True, github_synced=synced,
+                         app_health=health, plan_pending=plan_pending, drift=drift), fields)
+
+
+# -- approval and guardrails (pure) ---------------------------------------------------------------
+
+def approved_plan(app: LLMApp, previous: Previous, digest: str) -> PlanSummary | None:
+    """The pending plan spec.approvePlan names, if it was made from exactly these inputs."""
+    pending = previous.plan
+    if (app.spec.approve_plan in ("auto", "manual") or not pending.get("pending")
+            or pending.get("id") != app.spec.approve_plan or pending.get("digest") != digest):
+        return None
+    return PlanSummary(has_changes=True, add=int(pending.get("add", 0)), change=int(pending.get("change", 0)),
+                       destroy=int(pending.get("destroy", 0)), replace=int(pending.get("replace", 0)),
+                       plan_id=str(pending["id"]))
+
+
+def hold_reasons(app: LLMApp, plan: PlanSummary) -> list[str]:
+    """Why this plan must wait for a human: approval mode, a destructive change, the cost limit."""
+    reasons = []
+    if app.spec.approve_plan != "auto":
+        reasons.append("spec.approvePlan is not auto: every plan waits for approval")
+    review = plan.review
+    if review is not None and review.destructive and not app.spec.terraform.allow_destructive_changes:
+        shown = ", ".join(review.destructive[:5]) + (" …" if len(review.destructive) > 5 else "")
+        reasons.append(f"destroys or replaces protected resources ({shown}); "
+                       "spec.terraform.allowDestructiveChanges is false")
+    limit = app.spec.terraform.max_monthly_cost
+    if review is not None and review.monthly_cost is not None and limit is not None and review.monthly_cost > limit:
+        reasons.append(f"monthly cost estimate {review.monthly_cost:.2f} {review.currency} is above "
+                       f"spec.terraform.maxMonthlyCost {limit:.2f}")
+    return reasons
+
+
+def check_policy(plan: PlanSummary) -> None:
+    if plan.review is not None and plan.review.violations:
+        rules = ", ".join(plan.review.violated_rules)
+        raise PermanentError(f"plan violates policy {rules}: {'; '.join(plan.review.violations[:5])} "
+                             "(fix the module input, or waive a rule in spec.terraform.policy.skip)",
+                             reason="PolicyViolation")
+
+
+def review_fields(plan: PlanSummary) -> dict[str, Any]:
+    review = plan.review
+    if review is None:
+        return {}
+    fields: dict[str, Any] = {"policy": {"violations": list(review.violations), "waived": list(review.waived)}}
+    if review.monthly_cost is not None:
+        fields["cost"] = {"monthlyEstimate": review.monthly_cost, "currency": review.currency,
+                          "priceTableDate": review.price_table_date}
+    return fields
+
+
+def drift_found(plan: PlanSummary) -> tuple[bool, str]:
+    if not plan.has_changes:
+        return False, "no drift: the infrastructure matches the last apply"
+    shown = ", ".join(f"{address} ({action})" for address, action in plan.resources[:5])
+    more = f" and {len(plan.resources) - 5} more" if len(plan.resources) > 5 else ""
+    return True, f"{len(plan.resources)} resource(s) drifted: {shown}{more}"
+
+
+def awaiting_approval(app: LLMApp, plan: PlanSummary, digest: str, reasons: list[str],
+                      fields: dict[str, Any]) -> Result:
+    note = ""
+    if app.spec.approve_plan not in ("auto", "manual"):
+        note = f"spec.approvePlan {app.spec.approve_plan} does not name a pending plan for these inputs (stale); "
+    review = plan.review
+    reason = ("DestructiveChange" if review is not None and any("protected" in r for r in reasons)
+              else "CostLimitExceeded" if any("maxMonthlyCost" in r for r in reasons) else "ApprovalRequired")
+    message = (f"{note}plan {plan.plan_id} (+{plan.add} ~{plan.change} -{plan.destroy}) waits for approval: "
+               f"{'; '.join(reasons)}. To apply exactly this plan, set spec.approvePlan: {plan.plan_id}")
+    fields = {**fields, "plan": {**plan_fields(plan), "id": plan.plan_id, "pending": True, "digest": digest,
+                                 "reasons": reasons, "destructive": list(review.destructive) if review else []}}
+    return Result(Report(Outcome.AWAITING_APPROVAL, reason, message, app.ref.generation, plan_pending=True), fields)
+
+
+async def _app_health(app: LLMApp, deps: Deps, outputs: Outputs) -> tuple[bool, str, str] | None:
+    """AppHealthy from ECS and the ALB (and optionally an HTTP probe); None when not checked."""
+    cluster, service = outputs.get("ecs_cluster_name"), outputs.get("ecs_service_name")
+    if deps.health is None or not deps.settings.app_health or not cluster or not service:
+        return None
+    url = url_from(outputs) if deps.settings.app_health_probe else None
+    verdict = await deps.health(app.spec.aws.region, str(cluster), str(service),
+                                endpoint_url=deps.settings.aws_endpoint_url, url=url,
+                                probe_path=app.spec.app.health_check_path if url else None)
+    return verdict.healthy, verdict.reason, shorten(deps.redactor.redact(verdict.message))
 
 
 # -- GitHub glue ---------------------------------------------------------------------------------

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import metrics
+from .aws import PlanStore
 from .config import Settings
 from .errors import PermanentError, TransientError
 from .modules import copy_module
 from .redaction import REDACTOR, Redactor, shorten
+from .review import PlanReview, review_plan
 from .workspace import Workspace
 
 PLAN_FILE = "tfplan"
@@ -50,6 +52,7 @@ class PlanSummary:
     replace: int = 0
     resources: tuple[tuple[str, str], ...] = ()   # (address, action) — never values
     plan_id: str = ""   # sha256 of the saved plan file (first 16 hex): names exactly one plan
+    review: PlanReview | None = None   # guardrails' verdict, made where the plan JSON is
 
 
 class Runner(Protocol):
@@ -58,6 +61,7 @@ class Runner(Protocol):
     async def init(self, ws: Workspace) -> None: ...
     async def plan(self, ws: Workspace) -> PlanSummary: ...
     async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs: ...
+    async def keep(self, ws: Workspace, plan: PlanSummary) -> None: ...
     async def output(self, ws: Workspace) -> Outputs: ...
     async def destroy(self, ws: Workspace) -> None: ...
 
@@ -215,9 +219,10 @@ def classify_failure(step: str, stderr: str, redactor: Redactor) -> TransientErr
 class LocalRunner:
     """Runs terraform as a child process of the operator, one workspace directory per object."""
 
-    def __init__(self, settings: Settings, redactor: Redactor = REDACTOR) -> None:
+    def __init__(self, settings: Settings, redactor: Redactor = REDACTOR, plans: PlanStore | None = None) -> None:
         self.settings = settings
         self.redactor = redactor
+        self.plans = plans or PlanStore(settings.aws_endpoint_url)
         self.processes_started = 0
         self._hostname = socket.gethostname()
 
@@ -236,14 +241,24 @@ class LocalRunner:
             ok_codes=(0, 2),
         )
         shown = await self._run(ws, "show", ["show", "-json", "-no-color", PLAN_FILE])
-        summary = summarize_plan(json.loads(shown.stdout), has_changes=done.code == 2)
-        return replace(summary, plan_id=plan_file_id(ws.module_dir / PLAN_FILE))
+        document = json.loads(shown.stdout)
+        summary = summarize_plan(document, has_changes=done.code == 2)
+        return replace(summary, plan_id=plan_file_id(ws.module_dir / PLAN_FILE),
+                       review=review_plan(document, ws.review) if ws.review is not None else None)
 
     async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs:
         if plan.has_changes:
+            saved = ws.module_dir / PLAN_FILE
+            if not saved.exists() or plan_file_id(saved) != plan.plan_id:
+                # An approved plan from an earlier pass (or another replica): the stored copy.
+                await self.plans.fetch(ws.backend, plan.plan_id, saved)
             await self._run(ws, "apply", ["apply", "-input=false", "-no-color",
                                           *self._lock_args(ws), PLAN_FILE])
         return await self.output(ws)
+
+    async def keep(self, ws: Workspace, plan: PlanSummary) -> None:
+        """Store a plan that waits for approval beside the state: the pod may be gone by then."""
+        await self.plans.put(ws.backend, plan.plan_id, ws.module_dir / PLAN_FILE)
 
     async def output(self, ws: Workspace) -> Outputs:
         done = await self._run(ws, "output", ["output", "-json", "-no-color"])

@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import Settings
 from .model import InvalidSpec, LLMApp
+from .review import ReviewOptions
 
 NAME_MAX = 24          # the stack appends suffixes such as "-alb-tg"; AWS caps ALB/TG names at 32
 _HASH_LEN = 6
@@ -85,6 +86,8 @@ class Workspace:
     namespace: str = ""
     name: str = ""
     """The LLMApp this workspace belongs to: the Job runner owns its Jobs to it."""
+    review: ReviewOptions | None = None
+    """How the runner reviews each plan (policy waivers, prices); None: no review."""
 
     @property
     def module_dir(self) -> pathlib.Path:
@@ -186,6 +189,7 @@ def render(
     *,
     secret_arns: Mapping[str, str] | None = None,
     secret_values: tuple[str, ...] = (),
+    price_override: Mapping[str, Any] | None = None,
 ) -> Workspace:
     tfvars = render_variables(app, module, secret_arns)
     backend = render_backend(app, settings)
@@ -201,6 +205,8 @@ def render(
         secret_values=secret_values,
         namespace=app.ref.namespace,
         name=app.ref.name,
+        review=ReviewOptions(region=app.spec.aws.region, policy_skip=tuple(app.spec.terraform.policy.skip),
+                             price_override=price_override),
     )
 
 

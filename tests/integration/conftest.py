@@ -207,6 +207,7 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         retry_max_seconds=1.0,
         progress_delay_seconds=0.0,  # show every step, so tests see Planning/Applying
         liveness_endpoint=None,
+        app_health=False,   # the sandbox module's ECS names are not real services (test_app_health checks them)
     )
 
 

@@ -51,7 +51,8 @@ async def test_create_to_ready_with_url_conditions_and_events(
         assert status["outputs"]["ecr_repository_name"]
         assert status["observedGeneration"] == obj["metadata"]["generation"] == 1
         assert status["lastAppliedDigest"] == status["lastAttemptedDigest"]
-        assert status["plan"] == {"add": 6, "change": 0, "destroy": 0, "replace": 0}
+        assert {key: status["plan"][key] for key in ("add", "change", "destroy", "replace", "pending")} == {
+            "add": 6, "change": 0, "destroy": 0, "replace": 0, "pending": False}
         for cond_type, expected in (
             ("Ready", "True"),
             ("Reconciling", "False"),
@@ -69,6 +70,8 @@ async def test_create_to_ready_with_url_conditions_and_events(
             "lastAttemptedDigest",
             "lastAppliedDigest",
             "plan",
+            "policy",
+            "cost",
             "conditions",
             "lastError",
         }

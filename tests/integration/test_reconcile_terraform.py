@@ -52,7 +52,10 @@ async def test_create_apply_outputs_url_and_state(deps: Deps, s3, settings, terr
     fields = result.fields
     assert fields["url"].startswith("http://") and fields["url"].endswith(".us-east-1.elb.amazonaws.com")
     assert fields["outputs"]["ecs_cluster_name"].endswith("-cluster")
-    assert fields["plan"] == {"add": 6, "change": 0, "destroy": 0, "replace": 0}
+    plan_id = fields["plan"].pop("id")
+    assert len(plan_id) == 16 and fields["plan"].pop("digest") == fields["lastAttemptedDigest"]
+    assert fields["plan"] == {"add": 6, "change": 0, "destroy": 0, "replace": 0, "pending": False}
+    assert fields["policy"] == {"violations": [], "waived": []}   # terraform_data resources: nothing to flag
     assert fields["lastAppliedDigest"] == fields["lastAttemptedDigest"]
     assert terraform_log.commands() == ["init", "plan", "show", "apply", "output"]
     key = state_key(settings.state_key_prefix, "team-a", "rags")

@@ -78,7 +78,7 @@ def test_defaults_render_the_operator_with_cluster_rbac_and_the_kept_crd() -> No
 def test_env_names_are_the_ones_the_operator_reads() -> None:
     from llmapp_operator.config import Settings
 
-    known = set(Settings().to_env()) | {"LLMAPP_RESYNC_SECONDS"}
+    known = set(Settings().to_env()) | {"LLMAPP_RESYNC_SECONDS", "LLMAPP_DRIFT_TICK_SECONDS"}
     assert set(operator_env(render(FULL_VALUES))) - {"AWS_REGION"} <= known
 
 

@@ -85,6 +85,7 @@ def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Se
         retry_base_seconds=1.0,
         retry_max_seconds=10.0,
         liveness_endpoint=None,
+        app_health=False,   # the sandbox module creates no ECS service to look at
     )
 
 
