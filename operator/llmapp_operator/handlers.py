@@ -245,6 +245,10 @@ async def detect_drift(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
     if app.spec.suspend or not drift_due(since, interval, str(body.metadata.uid), time.time()):
         return
     result = await reconcile.converge(app, deps, previous, drift_check=True)
+    if result.report.drift is not None:
+        remediated = result.report.outcome is Outcome.APPLIED
+        metrics.DRIFT_CHECKS.labels(result="drifted" if result.report.drift[0]
+                                    else "remediated" if remediated else "clean").inc()
     _apply_result(body, patch, previous, result, deps)
 
 

@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from . import GROUP, VERSION
 from .config import Settings
@@ -50,8 +50,21 @@ _JOB_ENV_OVERRIDES = {"LLMAPP_WORKDIR": WORKDIR_MOUNT, "LLMAPP_METRICS_PORT": ""
 
 # -- what travels between the operator and the Job ------------------------------------------------
 
+class WireMessage:
+    """A dataclass that travels as JSON in a ConfigMap; unknown keys from another version are ignored."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        data = json.loads(text)
+        fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+        return cls(**{name: data[name] for name in fields if name in data})
+
+
 @dataclass(frozen=True)
-class JobRequest:
+class JobRequest(WireMessage):
     """Everything a Job needs to rebuild the Workspace; the operator's own settings come as env."""
 
     step: str
@@ -75,17 +88,10 @@ class JobRequest:
     def result_name(self) -> str:
         return f"{self.job_name}-result"
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> JobRequest:
-        data = json.loads(text)
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(frozen=True)
-class JobResult:
+class JobResult(WireMessage):
     """What a Job reports back. `error` is already redacted by the runner that raised it."""
 
     step: str
@@ -97,13 +103,6 @@ class JobResult:
     outputs: Mapping[str, Any] | None = None
     error: Mapping[str, str] | None = None   # {"kind": transient|permanent, "reason", "message"}
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> JobResult:
-        data = json.loads(text)
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
     def raise_error(self) -> None:
         if self.ok:

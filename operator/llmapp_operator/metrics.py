@@ -33,6 +33,9 @@ RUNS_IN_FLIGHT = Gauge(
     registry=REGISTRY)
 RUNS_QUEUED = Gauge(
     "llmapp_terraform_runs_queued", "Objects waiting for a Terraform slot.", registry=REGISTRY)
+DRIFT_CHECKS = Counter(
+    "llmapp_drift_checks_total", "Drift checks (plan without apply), by result: drifted or clean.", ["result"],
+    registry=REGISTRY)
 GITHUB_SYNC_FAILURES = Counter(
     "llmapp_github_sync_failures_total", "Failed GitHub environment syncs, by reason.", ["reason"],
     registry=REGISTRY)

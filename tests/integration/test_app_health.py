@@ -30,6 +30,7 @@ import pytest
 
 from llmapp_operator.app_health import MESSAGE_LIMIT, AppHealth, check_app_health, judge, probe
 from llmapp_operator.errors import PermanentError, TransientError
+from llmapp_operator.sandbox.cloud import running_moto
 
 REGION = "us-east-1"
 CLUSTER = "llm-dev"
@@ -40,15 +41,9 @@ PUBLIC_IMAGE = "ghcr.io/acme/rags:0.1.0"  # not private ECR: the image is never 
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    """A moto of its own: these tests set MOTO_ECS_SERVICE_RUNNING, read by services they create."""
+    with running_moto() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -243,3 +243,34 @@ async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbo
         assert obj["status"]["plan"]["id"] == plan["id"] and obj["status"]["plan"]["pending"] is False
         assert condition(obj, "PlanPending")["status"] == "False"           # type: ignore[index]
         assert len(sandbox.state()) == 6
+
+
+async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, s3: Any, tmp_path: Any) -> None:
+    """The real timer: a separate operator process whose drift timer ticks every half second."""
+    from llmapp_operator.sandbox.cluster import ApiClient, condition, is_ready
+    from llmapp_operator.sandbox.kube_emulator import running_apiserver
+    from tests.integration.conftest import CRD, NS, llmapp
+    from tests.integration.operator_process import OperatorProcess
+
+    local = replace(settings, namespaces=(NS,), drift_tick_seconds=0.5)
+    async with running_apiserver([CRD]) as api:
+        client = ApiClient(api.url)
+        operator = OperatorProcess(local, api, tmp_path)
+        await operator.start()
+        try:
+            await client.create(llmapp(driftDetection={"interval": "1s"}))
+            await client.wait_for(NS, "rags", is_ready, timeout=60)
+            await client.wait_for(NS, "rags", lambda o: bool(((o or {}).get("status") or {}).get("drift")),
+                                  timeout=30)   # a first, clean check
+            tamper_with_state(s3, local.state_bucket, state_key(local.state_key_prefix, NS, "rags"))
+
+            def drifted(obj: dict[str, Any] | None) -> bool:
+                return (condition(obj, "Drifted") or {}).get("status") == "True"
+
+            obj = await client.wait_for(NS, "rags", drifted, timeout=30)
+            assert obj["status"]["drift"]["resources"] == ["terraform_data.alb: change"]
+            assert condition(obj, "Ready")["status"] == "True"   # type: ignore[index]  # reported, not applied
+            events = [(e["reason"], e["type"]) for e in await client.events(NS, "rags")]
+            assert ("DriftDetected", "Warning") in events
+        finally:
+            await operator.stop()
