@@ -138,6 +138,10 @@ class Settings:
     job_poll_seconds: float = 5.0
     """How often the operator reads the status of a Job it waits for."""
 
+    github_sync: bool = True
+    """Sync the GitHub environment when an LLMApp names a token; false leaves GitHub alone (Ready
+    then needs no GitHubSynced), for teams whose pipelines get these values another way."""
+
     app_health: bool = True
     """Ready needs AppHealthy: the ECS service runs its desired count on a completed rollout and the
     ALB has healthy targets. Off for users who deploy the image later (Ready = infra + GitHub)."""
@@ -150,6 +154,10 @@ class Settings:
 
     drift_tick_seconds: float = 60.0
     """How often the drift timer wakes to see whether an object's drift check is due."""
+
+    checkov: str | None = None
+    """Checkov executable to run on every plan's JSON (its failed checks join the policy report,
+    waivable by id); None: only the built-in rules. The stock image does not ship Checkov."""
 
     price_table: pathlib.Path | None = None
     """A JSON price table that replaces the shipped one (same shape; see prices/aws.json)."""
@@ -200,12 +208,14 @@ class Settings:
             metrics_port=int(env.get("LLMAPP_METRICS_PORT", "9090") or 0) or None,
             log_level=env.get("LLMAPP_LOG_LEVEL", base.log_level).upper(),
             log_format=_choice(env.get("LLMAPP_LOG_FORMAT", base.log_format), ("text", "json"), "LLMAPP_LOG_FORMAT"),
+            github_sync=env.get("LLMAPP_GITHUB_SYNC", "true").lower() in {"1", "true", "yes"},
             app_health=env.get("LLMAPP_APP_HEALTH", "true").lower() in {"1", "true", "yes"},
             app_health_probe=env.get("LLMAPP_APP_HEALTH_PROBE", "false").lower() in {"1", "true", "yes"},
             app_health_recheck_seconds=float(env.get("LLMAPP_APP_HEALTH_RECHECK_SECONDS",
                                                      base.app_health_recheck_seconds)),
             drift_tick_seconds=float(env.get("LLMAPP_DRIFT_TICK_SECONDS", base.drift_tick_seconds)),
             price_table=pathlib.Path(env["LLMAPP_PRICE_TABLE"]) if env.get("LLMAPP_PRICE_TABLE") else None,
+            checkov=env.get("LLMAPP_CHECKOV") or None,
             default_runner=_choice(env.get("LLMAPP_DEFAULT_RUNNER", base.default_runner), ("local", "job"),
                                    "LLMAPP_DEFAULT_RUNNER"),
             job_image=env.get("LLMAPP_JOB_IMAGE", base.job_image),
@@ -245,11 +255,13 @@ class Settings:
             "LLMAPP_LOG_LEVEL": self.log_level,
             "LLMAPP_LOG_FORMAT": self.log_format,
             "LLMAPP_DEFAULT_RUNNER": self.default_runner,
+            "LLMAPP_GITHUB_SYNC": "true" if self.github_sync else "false",
             "LLMAPP_APP_HEALTH": "true" if self.app_health else "false",
             "LLMAPP_APP_HEALTH_PROBE": "true" if self.app_health_probe else "false",
             "LLMAPP_APP_HEALTH_RECHECK_SECONDS": repr(self.app_health_recheck_seconds),
             "LLMAPP_DRIFT_TICK_SECONDS": repr(self.drift_tick_seconds),
             "LLMAPP_PRICE_TABLE": str(self.price_table or ""),
+            "LLMAPP_CHECKOV": self.checkov or "",
             "LLMAPP_JOB_IMAGE": self.job_image,
             "LLMAPP_JOB_SERVICE_ACCOUNT": self.job_service_account,
             "LLMAPP_JOB_ENV_SECRET": self.job_env_secret or "",

@@ -125,8 +125,11 @@ class BackendSpec(Model):
     dynamodb_table: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] = None
 
 
+RULE_ID_PATTERN = r"^(LLMAPP-[A-Z0-9-]+|CKV2?_[A-Z0-9_]+)$"   # built-in rules and Checkov checks
+
+
 class PolicySpec(Model):
-    skip: Annotated[list[Annotated[str, Field(pattern=r"^LLMAPP-[A-Z0-9-]+$")]], Field(max_length=20)] = Field(
+    skip: Annotated[list[Annotated[str, Field(pattern=RULE_ID_PATTERN)]], Field(max_length=20)] = Field(
         default_factory=list)
 
 

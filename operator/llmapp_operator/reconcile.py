@@ -450,7 +450,7 @@ def _record_to_status(record: Any) -> dict[str, Any]:
 
 async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Outputs) -> dict[str, Any] | None:
     github = app.spec.github
-    if github.token_secret_ref is None or deps.github is None:
+    if github.token_secret_ref is None or deps.github is None or not deps.settings.github_sync:
         return None
     from .github_sync import DesiredGitHubState
 

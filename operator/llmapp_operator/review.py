@@ -12,7 +12,7 @@ import functools
 import json
 import pathlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Built-in rules: id -> what they demand. Ids are stable: users waive them by id.
@@ -276,6 +276,31 @@ def estimate_monthly_cost(plan: Mapping[str, Any], table: PriceTable) -> tuple[f
                       count * price["ecr_gb_baseline"] * price["ecr_gb_month"]))
     total = round(sum(amount for _, amount in lines), 2)
     return total, tuple(f"{item}: {amount:.2f} {table.currency}" for item, amount in lines)
+
+
+# -- Checkov (optional) ---------------------------------------------------------------------------
+
+def checkov_findings(report: Any) -> tuple[str, ...]:
+    """Failed checks of `checkov -o json` (one report, or a list of them per framework), in the
+    same "ID address: why" form as the built-in rules."""
+    reports = report if isinstance(report, list) else [report]
+    found = set()
+    for item in reports:
+        results = (item or {}).get("results") or {} if isinstance(item, Mapping) else {}
+        for check in results.get("failed_checks") or ():
+            if isinstance(check, Mapping) and check.get("check_id"):
+                why = str(check.get("check_name") or "failed")
+                found.add(f"{check['check_id']} {check.get('resource', '?')}: {why}")
+    return tuple(sorted(found))
+
+
+def with_findings(review: PlanReview, findings: Iterable[str], skip: Iterable[str]) -> PlanReview:
+    """Checkov's findings merged into the same report, waivable by id like the built-in rules."""
+    skipped = set(skip)
+    extra = list(findings)
+    waived = {item for item in extra if item.split(" ", 1)[0] in skipped}
+    return replace(review, violations=tuple(sorted({*review.violations, *(set(extra) - waived)})),
+                   waived=tuple(sorted({*review.waived, *waived})))
 
 
 # -- all of it ------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from .config import Settings
 from .errors import PermanentError, TransientError
 from .modules import copy_module
 from .redaction import REDACTOR, Redactor, shorten
-from .review import PlanReview, review_plan
+from .review import PlanReview, checkov_findings, review_plan, with_findings
 from .workspace import Workspace
 
 PLAN_FILE = "tfplan"
@@ -243,8 +243,35 @@ class LocalRunner:
         shown = await self._run(ws, "show", ["show", "-json", "-no-color", PLAN_FILE])
         document = json.loads(shown.stdout)
         summary = summarize_plan(document, has_changes=done.code == 2)
-        return replace(summary, plan_id=plan_file_id(ws.module_dir / PLAN_FILE),
-                       review=review_plan(document, ws.review) if ws.review is not None else None)
+        review = review_plan(document, ws.review) if ws.review is not None else None
+        if review is not None and ws.review is not None and self.settings.checkov:
+            review = with_findings(review, await self._checkov(ws, shown.stdout), ws.review.policy_skip)
+        return replace(summary, plan_id=plan_file_id(ws.module_dir / PLAN_FILE), review=review)
+
+    async def _checkov(self, ws: Workspace, plan_json: str) -> tuple[str, ...]:
+        """Checkov on the plan JSON, when the image has it (LLMAPP_CHECKOV). The JSON may hold
+        sensitive values: it lives in the private workspace only while Checkov reads it."""
+        path = ws.directory / "tfplan.json"
+        path.write_text(plan_json)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                str(self.settings.checkov), "-f", str(path), "--framework", "terraform_plan", "-o", "json",
+                "--compact", "--quiet", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=self._environment(), start_new_session=True)
+            try:
+                stdout, _ = await asyncio.wait_for(process.communicate(), ws.timeout_seconds)
+            except (TimeoutError, asyncio.CancelledError):
+                await asyncio.shield(self._stop_group(process))
+                raise
+        except (OSError, TimeoutError):
+            raise TransientError("checkov could not run on the plan", reason="PolicyCheckFailed") from None
+        finally:
+            path.unlink(missing_ok=True)
+        try:
+            return checkov_findings(json.loads(stdout or b"{}"))
+        except ValueError:  # exit 1 = failed checks; anything unreadable is a broken run, not a pass
+            raise TransientError(f"checkov exited {process.returncode} without a JSON report",
+                                 reason="PolicyCheckFailed") from None
 
     async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs:
         if plan.has_changes:

@@ -274,3 +274,45 @@ async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, 
             assert ("DriftDetected", "Warning") in events
         finally:
             await operator.stop()
+
+
+CHECKOV_STAND_IN = """#!{python}
+# Stands in for the checkov CLI (not installable here without pulling its large dependency set):
+# same arguments, same JSON report shape, and it really reads the plan JSON the operator wrote.
+import json, sys
+args = sys.argv[1:]
+assert args[args.index("--framework") + 1] == "terraform_plan" and args[args.index("-o") + 1] == "json"
+plan = json.load(open(args[args.index("-f") + 1]))
+failed = [{{"check_id": "CKV_TEST_1", "check_name": "load balancers must not be created by tests",
+           "resource": change["address"]}} for change in plan["resource_changes"] if change["name"] == "alb"]
+print(json.dumps({{"check_type": "terraform_plan", "results": {{"failed_checks": failed}}}}))
+sys.exit(1 if failed else 0)
+"""
+
+
+async def test_checkov_findings_on_the_real_plan_join_the_policy_report(deps: Deps, tmp_path: Any) -> None:
+    import stat
+    import sys
+
+    checkov = tmp_path / "checkov"
+    checkov.write_text(CHECKOV_STAND_IN.format(python=sys.executable))
+    checkov.chmod(checkov.stat().st_mode | stat.S_IXUSR)
+    with_checkov = replace(deps.settings, checkov=str(checkov))
+    checked = replace(deps, settings=with_checkov, runner=LocalRunner(with_checkov))
+    stalled = await converge(make_app(), checked, Previous())
+    assert stalled.report.reason == "PolicyViolation", stalled.report.message
+    assert "CKV_TEST_1 terraform_data.alb" in stalled.report.message
+    assert not list(deps.settings.workdir.rglob("tfplan.json"))   # the plan JSON did not stay on disk
+    waived = await converge(make_app(terraform={"module": "sandbox", "policy": {"skip": ["CKV_TEST_1"]}}),
+                            checked, Previous())
+    assert waived.report.outcome is Outcome.APPLIED
+    assert waived.fields["policy"]["waived"] == [
+        "CKV_TEST_1 terraform_data.alb: load balancers must not be created by tests"]
+
+
+@pytest.mark.skipif(shutil.which("checkov") is None, reason="checkov is not installed (optional; not in the image)")
+async def test_the_real_checkov_runs_on_the_plan(deps: Deps) -> None:
+    with_checkov = replace(deps.settings, checkov=shutil.which("checkov"))
+    result = await converge(make_app(), replace(deps, settings=with_checkov, runner=LocalRunner(with_checkov)),
+                            Previous())
+    assert result.report.outcome is Outcome.APPLIED, result.report.message   # no checks for terraform_data

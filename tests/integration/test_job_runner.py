@@ -163,3 +163,23 @@ async def test_jobs_are_refused_with_a_clear_message_when_the_runner_is_not_conf
         assert condition(obj, "Stalled")["reason"] == "JobRunnerUnconfigured"
         assert "LLMAPP_JOB_IMAGE" in obj["status"]["lastError"]
         assert sandbox.api.server.list_objects("jobs", NS) == []
+
+
+async def test_a_plan_made_in_a_job_waits_for_approval_and_the_apply_job_applies_exactly_it(
+        open_sandbox: SandboxFactory, tmp_path: pathlib.Path) -> None:
+    async with job_sandbox(open_sandbox) as sandbox, playing(sandbox, tmp_path) as player:
+        await sandbox.client.create(llmapp(approvePlan="manual"))
+
+        def waiting(obj: dict[str, Any] | None) -> bool:
+            return obj is not None and (obj.get("status") or {}).get("phase") == "AwaitingApproval"
+
+        obj = await sandbox.client.wait_for(NS, "rags", waiting, timeout=60)
+        plan_id = obj["status"]["plan"]["id"]
+        assert [name.split("-")[1] for name, _ in player.played] == ["plan"]
+        await sandbox.client.patch(NS, "rags", {"spec": {"approvePlan": plan_id}})
+        obj = await sandbox.client.wait_for(NS, "rags", is_ready, timeout=90)
+        assert [name.split("-")[1] for name, _ in player.played] == ["plan", "apply"]   # no second plan
+        apply_job = player.jobs()[-1]
+        request = sandbox.api.server.get_object("configmaps", NS, apply_job["metadata"]["name"])
+        assert request is not None and f'"plan_id": "{plan_id}"' in request["data"][REQUEST_KEY]
+        assert obj["status"]["plan"]["id"] == plan_id and len(sandbox.state()) == 6

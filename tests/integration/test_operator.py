@@ -547,3 +547,17 @@ async def test_revoked_github_token_stalls_with_a_clear_reason(open_sandbox: San
         assert condition(obj, "InfraApplied")["status"] == "True"  # type: ignore[index]
         assert condition(obj, "GitHubSynced")["status"] == "False"  # type: ignore[index]
         assert obj["status"]["phase"] == "Failed"
+
+
+async def test_github_sync_off_in_settings_leaves_github_alone(open_sandbox: SandboxFactory) -> None:
+    from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+
+    emulator = GitHubEmulator(tokens={})  # any call would fail: none may be made
+    emulator.add_repository("acme/rags")
+    async with running_github(emulator) as github_url, open_sandbox(github_sync=False) as sandbox:
+        github = {"repository": "acme/rags", "apiUrl": github_url,
+                  "tokenSecretRef": {"name": "github-token", "key": "token"}}
+        await sandbox.client.create(llmapp(github=github))
+        obj = await sandbox.client.wait_for(NS, "rags", is_ready)
+        assert condition(obj, "GitHubSynced") is None and obj["status"].get("github") is None
+        assert emulator.writes() == [] and emulator.environments("acme/rags") == set()

@@ -49,8 +49,9 @@ def test_to_env_round_trips_every_setting_a_second_process_needs() -> None:
         github_variable_outputs={"A": "a"}, liveness_endpoint=None, metrics_port=9191, log_level="DEBUG",
         log_format="json", default_runner="job", job_image="img:2", job_service_account="sa",
         job_env_secret="creds", job_cpu="2", job_memory="3Gi", job_ttl_seconds=60, job_poll_seconds=0.5,
-        app_health=False, app_health_probe=True, app_health_recheck_seconds=5.0, drift_tick_seconds=7.0,
-        price_table=pathlib.Path("/p.json"),
+        github_sync=False, app_health=False, app_health_probe=True, app_health_recheck_seconds=5.0,
+        drift_tick_seconds=7.0,
+        price_table=pathlib.Path("/p.json"), checkov="/usr/local/bin/checkov",
     )
     back = Settings.from_env(changed.to_env())
     assert back == changed

@@ -195,3 +195,31 @@ def test_an_operator_price_table_is_read_once_and_bad_ones_are_named(tmp_path: A
         read_price_override(str(tmp_path / "bad.json"))
     with pytest.raises(ValueError, match="FileNotFoundError"):
         read_price_override(str(tmp_path / "missing.json"))
+
+
+CHECKOV_REPORT = {   # the shape of `checkov -f tfplan.json --framework terraform_plan -o json` (abridged)
+    "check_type": "terraform_plan",
+    "results": {
+        "passed_checks": [{"check_id": "CKV_AWS_19", "check_name": "Ensure the S3 bucket has server-side-encryption "
+                           "enabled", "resource": "module.alb_logs.aws_s3_bucket.this[0]"}],
+        "failed_checks": [{"check_id": "CKV_AWS_18", "check_name": "Ensure the S3 bucket has access logging enabled",
+                           "resource": "module.alb_logs.aws_s3_bucket.this[0]", "file_path": "/tfplan.json"},
+                          {"check_id": "CKV2_AWS_28", "check_name": "Ensure public facing ALB are protected by WAF",
+                           "resource": "module.alb.aws_lb.this[0]"}],
+    },
+    "summary": {"passed": 1, "failed": 2},
+}
+
+
+def test_checkov_failed_checks_join_the_report_and_are_waived_by_id() -> None:
+    from llmapp_operator.review import PlanReview, checkov_findings, with_findings
+
+    findings = checkov_findings(CHECKOV_REPORT)
+    assert findings == ("CKV2_AWS_28 module.alb.aws_lb.this[0]: Ensure public facing ALB are protected by WAF",
+                        "CKV_AWS_18 module.alb_logs.aws_s3_bucket.this[0]: Ensure the S3 bucket has access logging "
+                        "enabled")
+    assert checkov_findings([CHECKOV_REPORT, {"check_type": "secrets", "results": {}}]) == findings
+    assert checkov_findings({}) == ()
+    merged = with_findings(PlanReview(violations=("LLMAPP-ECS-PUBLIC-IP x: y",)), findings, skip=("CKV2_AWS_28",))
+    assert merged.violated_rules == ("CKV_AWS_18", "LLMAPP-ECS-PUBLIC-IP")
+    assert merged.waived == (findings[0],)
