@@ -96,3 +96,18 @@ def test_deleting_flag() -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("1h", 3600), ("1h30m", 5400), ("90s", 90)])
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_every_example_is_a_valid_llmapp() -> None:
+    import pathlib
+
+    import yaml
+
+    examples = sorted((pathlib.Path(__file__).resolve().parents[2] / "examples").glob("llmapp*.yaml"))
+    assert len(examples) >= 2
+    for path in examples:
+        app = LLMApp.from_body(yaml.safe_load(path.read_text()))
+        assert app.spec.environment, path.name
+    prod = LLMApp.from_body(yaml.safe_load(next(p for p in examples if p.name == "llmapp-prod.yaml").read_text()))
+    assert prod.spec.approve_plan == "manual" and prod.spec.terraform.max_monthly_cost == 400
+    assert prod.spec.drift_detection.interval_seconds == 1800 and prod.spec.terraform.runner == "job"
