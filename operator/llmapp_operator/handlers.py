@@ -90,12 +90,10 @@ def _post_event(body: kopf.Body, previous: Previous, result: Result) -> None:
     news = report.reason != old_reason and (failing or isinstance(result.error, Waiting))
     drifted = report.drift is not None and report.drift[0] and not conditions.is_true(previous.conditions,
                                                                                      conditions.DRIFTED)
-    if phase == previous.phase and not applied and not news and not drifted:
-        return
     if drifted and report.drift is not None:
         kopf.event(body, type="Warning", reason="DriftDetected", message=report.drift[1][:1024])
-        if phase == previous.phase and not applied and not news:
-            return
+    if phase == previous.phase and not applied and not news:
+        return
     kopf.event(
         body,
         type="Warning" if failing else "Normal",
@@ -260,7 +258,7 @@ def drift_due(since: str | None, interval: int, uid: str, now: float) -> bool:
     if not since:
         return True
     try:
-        last = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+        last = datetime.datetime.strptime(since, reconcile.TIME_FORMAT).replace(tzinfo=datetime.UTC).timestamp()
     except ValueError:
         return True
     jitter = (int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF) * 0.1 * interval

@@ -103,7 +103,6 @@ class JobResult(WireMessage):
     outputs: Mapping[str, Any] | None = None
     error: Mapping[str, str] | None = None   # {"kind": transient|permanent, "reason", "message"}
 
-
     def raise_error(self) -> None:
         if self.ok:
             return
@@ -412,12 +411,12 @@ class JobRunner:
         if not self.settings.job_image:
             raise PermanentError("spec.terraform.runner is job but the operator has no job image "
                                  "(LLMAPP_JOB_IMAGE; the chart sets it)", reason="JobRunnerUnconfigured")
-        job, request = await self._adopt(ws, step) or await self._start(ws, step, plan)
-        result = await self._outcome(ws, job, request)
+        request = await self._adopt(ws, step) or await self._start(ws, step, plan)
+        result = await self._outcome(ws, request)
         result.raise_error()
         return result
 
-    async def _adopt(self, ws: Workspace, step: str) -> tuple[dict[str, Any], JobRequest] | None:
+    async def _adopt(self, ws: Workspace, step: str) -> JobRequest | None:
         """A Job for the same object, step and inputs that is still running (the operator was
         restarted while it ran): wait for it rather than run Terraform twice."""
         selector = label_selector(job_labels(ws.uid, ws.digest, step))
@@ -426,10 +425,10 @@ class JobRunner:
                 continue  # finished ones are history; their TTL removes them
             configmap = await self.api.get(ws.namespace, "configmaps", job["metadata"]["name"])
             if configmap and REQUEST_KEY in (configmap.get("data") or {}):
-                return job, JobRequest.from_json(configmap["data"][REQUEST_KEY])
+                return JobRequest.from_json(configmap["data"][REQUEST_KEY])
         return None
 
-    async def _start(self, ws: Workspace, step: str, plan: PlanSummary | None) -> tuple[dict[str, Any], JobRequest]:
+    async def _start(self, ws: Workspace, step: str, plan: PlanSummary | None) -> JobRequest:
         nonce = secrets.token_hex(4)
         request = request_for(ws, step, job_name(ws, step, nonce), nonce, plan)
         # The Job first, then its request owned by it: the pod waits for the ConfigMap volume.
@@ -439,9 +438,9 @@ class JobRunner:
         await self.api.create(ws.namespace, "configmaps", configmap_manifest(
             request.job_name, ws.namespace, REQUEST_KEY, request.to_json(), request.job_name, request.job_uid,
             job_labels(ws.uid, ws.digest, step)))
-        return job, request
+        return request
 
-    async def _outcome(self, ws: Workspace, job: Mapping[str, Any], request: JobRequest) -> JobResult:
+    async def _outcome(self, ws: Workspace, request: JobRequest) -> JobResult:
         name = request.job_name
         give_up = time.monotonic() + ws.timeout_seconds + 2 * DEADLINE_GRACE_SECONDS
         while True:
@@ -455,10 +454,9 @@ class JobRunner:
                 raise TransientError(f"Job {name} is still not finished after its deadline", reason="JobUnresponsive")
             await asyncio.sleep(self.settings.job_poll_seconds)
         result_map = await self.api.get(ws.namespace, "configmaps", request.result_name)
-        if result_map is not None:
-            return verify_result(result_map.get("data"), request)  # a recorded failure speaks for itself
-        if state.succeeded:
-            raise TransientError(f"Job {name} finished without writing its result", reason="JobResultMissing")
+        if result_map is not None or state.succeeded:
+            # A recorded failure speaks for itself; a success must have recorded its result.
+            return verify_result((result_map or {}).get("data"), request)
         selector = label_selector({"job-name": name})
         pods = await self.api.list_objects(ws.namespace, "pods", selector)
         tail = await self._log_tail(ws, pods)

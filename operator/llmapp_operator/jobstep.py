@@ -15,7 +15,6 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
-from .aws import PlanStore
 from .config import Settings
 from .errors import PermanentError, ReconcileError
 from .jobrunner import (
@@ -31,7 +30,7 @@ from .jobrunner import (
 from .modules import load_module
 from .redaction import REDACTOR
 from .review import ReviewOptions
-from .terraform import PLAN_FILE, LocalRunner
+from .terraform import LocalRunner
 from .workspace import BackendConfig, Workspace
 
 log = logging.getLogger("llmapp_operator.job")
@@ -66,26 +65,23 @@ def reply(request: JobRequest, *, plan: dict[str, Any] | None = None, outputs: d
                      error=error_to_dict(error) if error is not None else None)
 
 
-async def run_step(request: JobRequest, settings: Settings, *, runner: LocalRunner | None = None,
-                   plans: PlanStore | None = None) -> JobResult:
+async def run_step(request: JobRequest, settings: Settings, *, runner: LocalRunner | None = None) -> JobResult:
     runner = runner or LocalRunner(settings)
-    plans = plans or PlanStore(settings.aws_endpoint_url)
     try:
         ws = workspace_for(request, settings)
         await runner.init(ws)
         if request.step == "plan":
             summary = await runner.plan(ws)
             if summary.has_changes:
-                await plans.put(ws.backend, summary.plan_id, ws.module_dir / PLAN_FILE)
+                await runner.keep(ws, summary)   # this pod's disk goes with it: the apply Job fetches it
             return reply(request, plan=summary_to_dict(summary))
         if request.step == "apply":
             if request.plan is None:
                 raise PermanentError("an apply Job needs the plan it applies", reason="JobRequestInvalid")
             plan = summary_from_dict(request.plan)
-            await plans.fetch(ws.backend, plan.plan_id, ws.module_dir / PLAN_FILE)
-            outputs = await runner.apply(ws, plan)
+            outputs = await runner.apply(ws, plan)   # fetches the kept plan, refused unless its hash is its id
             with contextlib.suppress(ReconcileError):  # applied; a leftover plan file is harmless
-                await plans.delete(ws.backend, plan.plan_id)
+                await runner.plans.delete(ws.backend, plan.plan_id)
             return reply(request, outputs=outputs)
         if request.step == "output":
             return reply(request, outputs=await runner.output(ws))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from . import conditions, metrics
 from .conditions import Outcome, Report
@@ -29,8 +29,11 @@ from .workspace import Workspace, render
 ProgressHook = Callable[[Report], Awaitable[None]]
 
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"   # Kubernetes timestamps, as in conditions' lastTransitionTime
+
+
 def utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
 
 
 async def _no_progress(report: Report) -> None:
@@ -172,8 +175,10 @@ def _workspace(app: LLMApp, deps: Deps, secret_arns: Mapping[str, str] | None = 
         raise PermanentError(str(exc), reason="InvalidSpec") from None
 
 
-def plan_fields(plan: PlanSummary) -> dict[str, Any]:
-    return {"add": plan.add, "change": plan.change, "destroy": plan.destroy, "replace": plan.replace}
+def plan_fields(plan: PlanSummary, digest: str, *, pending: bool) -> dict[str, Any]:
+    """status.plan: the counts, the id to approve, and the inputs the plan was made from."""
+    return {"add": plan.add, "change": plan.change, "destroy": plan.destroy, "replace": plan.replace,
+            "id": plan.plan_id, "pending": pending, "digest": digest}
 
 
 def url_from(outputs: Outputs) -> str | None:
@@ -289,7 +294,7 @@ async def converge(
             message = f"drift remediated: {drift[1]}"
             drift = (False, f"remediated: {drift[1]}")
         fields.update(lastAppliedDigest=ws.digest, url=url_from(outputs), outputs=outputs,
-                      plan={**plan_fields(plan), "id": plan.plan_id, "pending": False, "digest": ws.digest})
+                      plan=plan_fields(plan, ws.digest, pending=False))
 
     try:
         if rotated and deps.app_secrets is not None and outputs.get("ecs_service_name"):
@@ -336,20 +341,25 @@ def approved_plan(app: LLMApp, previous: Previous, digest: str) -> PlanSummary |
                        plan_id=str(pending["id"]))
 
 
-def hold_reasons(app: LLMApp, plan: PlanSummary) -> list[str]:
+class Hold(NamedTuple):
+    reason: str   # the condition reason: ApprovalRequired, DestructiveChange, CostLimitExceeded
+    text: str
+
+
+def hold_reasons(app: LLMApp, plan: PlanSummary) -> list[Hold]:
     """Why this plan must wait for a human: approval mode, a destructive change, the cost limit."""
     reasons = []
     if app.spec.approve_plan != "auto":
-        reasons.append("spec.approvePlan is not auto: every plan waits for approval")
+        reasons.append(Hold("ApprovalRequired", "spec.approvePlan is not auto: every plan waits for approval"))
     review = plan.review
     if review is not None and review.destructive and not app.spec.terraform.allow_destructive_changes:
         shown = ", ".join(review.destructive[:5]) + (" …" if len(review.destructive) > 5 else "")
-        reasons.append(f"destroys or replaces protected resources ({shown}); "
-                       "spec.terraform.allowDestructiveChanges is false")
+        reasons.append(Hold("DestructiveChange", f"destroys or replaces protected resources ({shown}); "
+                            "spec.terraform.allowDestructiveChanges is false"))
     limit = app.spec.terraform.max_monthly_cost
     if review is not None and review.monthly_cost is not None and limit is not None and review.monthly_cost > limit:
-        reasons.append(f"monthly cost estimate {review.monthly_cost:.2f} {review.currency} is above "
-                       f"spec.terraform.maxMonthlyCost {limit:.2f}")
+        reasons.append(Hold("CostLimitExceeded", f"monthly cost estimate {review.monthly_cost:.2f} {review.currency} "
+                            f"is above spec.terraform.maxMonthlyCost {limit:.2f}"))
     return reasons
 
 
@@ -380,18 +390,22 @@ def drift_found(plan: PlanSummary) -> tuple[bool, str]:
     return True, f"{len(plan.resources)} resource(s) drifted: {shown}{more}"
 
 
-def awaiting_approval(app: LLMApp, plan: PlanSummary, digest: str, reasons: list[str],
+# The condition reason of a held plan: the weightiest hold.
+_HOLD_PRIORITY = ("DestructiveChange", "CostLimitExceeded", "ApprovalRequired")
+
+
+def awaiting_approval(app: LLMApp, plan: PlanSummary, digest: str, holds: list[Hold],
                       fields: dict[str, Any]) -> Result:
     note = ""
     if app.spec.approve_plan not in ("auto", "manual"):
         note = f"spec.approvePlan {app.spec.approve_plan} does not name a pending plan for these inputs (stale); "
-    review = plan.review
-    reason = ("DestructiveChange" if review is not None and any("protected" in r for r in reasons)
-              else "CostLimitExceeded" if any("maxMonthlyCost" in r for r in reasons) else "ApprovalRequired")
+    reason = min((hold.reason for hold in holds), key=_HOLD_PRIORITY.index)
+    texts = [hold.text for hold in holds]
     message = (f"{note}plan {plan.plan_id} (+{plan.add} ~{plan.change} -{plan.destroy}) waits for approval: "
-               f"{'; '.join(reasons)}. To apply exactly this plan, set spec.approvePlan: {plan.plan_id}")
-    fields = {**fields, "plan": {**plan_fields(plan), "id": plan.plan_id, "pending": True, "digest": digest,
-                                 "reasons": reasons, "destructive": list(review.destructive) if review else []}}
+               f"{'; '.join(texts)}. To apply exactly this plan, set spec.approvePlan: {plan.plan_id}")
+    destructive = list(plan.review.destructive) if plan.review else []
+    fields = {**fields, "plan": {**plan_fields(plan, digest, pending=True), "reasons": texts,
+                                 "destructive": destructive}}
     return Result(Report(Outcome.AWAITING_APPROVAL, reason, message, app.ref.generation, plan_pending=True), fields)
 
 

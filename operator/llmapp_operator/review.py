@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -221,9 +222,16 @@ def read_price_override(path: str) -> Mapping[str, Any]:
     return data
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_prices() -> Mapping[str, Any]:
+    """prices/aws.json, parsed once per process (it ships with the code); never modified."""
+    data: Mapping[str, Any] = json.loads(PRICES_FILE.read_text())
+    return data
+
+
 def load_price_table(region: str, override: Mapping[str, Any] | None = None) -> PriceTable:
     """The shipped table's entry for `region`, with an override (same shape) merged field by field."""
-    shipped = json.loads(PRICES_FILE.read_text())
+    shipped = _shipped_prices()
     regions = dict(shipped["regions"])
     meta = {"currency": shipped["currency"], "date": shipped["date"]}
     if override:
@@ -257,20 +265,21 @@ def estimate_monthly_cost(plan: Mapping[str, Any], table: PriceTable) -> tuple[f
         tasks = int(count) if isinstance(count, int) else 1
         amount = tasks * hours * (vcpu * price["fargate_vcpu_hour"] + gb * price["fargate_gb_hour"])
         lines.append((f"Fargate {tasks} task(s) x {vcpu:g} vCPU / {gb:g} GB", amount))
-    count = sum(1 for r in resources if r.type in ("aws_lb", "aws_alb"))
+    types = Counter(r.type for r in resources)
+    count = types["aws_lb"] + types["aws_alb"]
     if count:
         lines.append((f"ALB ({count}) + {price['alb_lcu_baseline']:g} LCU baseline",
                       count * hours * (price["alb_hour"] + price["alb_lcu_baseline"] * price["alb_lcu_hour"])))
-    count = sum(1 for r in resources if r.type == "aws_nat_gateway")
+    count = types["aws_nat_gateway"]
     if count:
         data = price["nat_gb_baseline_month"] * price["nat_gb_processed"]
         lines.append((f"NAT gateway ({count}) + {price['nat_gb_baseline_month']:g} GB/month",
                       count * (hours * price["nat_gateway_hour"] + data)))
-    count = sum(1 for r in resources if r.type == "aws_s3_bucket")
+    count = types["aws_s3_bucket"]
     if count:
         lines.append((f"S3 ({count} bucket(s)) {price['s3_gb_baseline']:g} GB each",
                       count * price["s3_gb_baseline"] * price["s3_gb_month"]))
-    count = sum(1 for r in resources if r.type == "aws_ecr_repository")
+    count = types["aws_ecr_repository"]
     if count:
         lines.append((f"ECR ({count}) {price['ecr_gb_baseline']:g} GB each",
                       count * price["ecr_gb_baseline"] * price["ecr_gb_month"]))

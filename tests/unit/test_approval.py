@@ -31,8 +31,9 @@ def test_hold_reasons_name_each_guardrail() -> None:
     assert hold_reasons(app(), PlanSummary(has_changes=True)) == []
     reasons = hold_reasons(app(approvePlan="manual", terraform={"maxMonthlyCost": 100}), plan)
     assert len(reasons) == 3
-    assert "protected resources (module.ecr.aws_ecr_repository.this[0])" in reasons[1]
-    assert "250.00 USD is above spec.terraform.maxMonthlyCost 100.00" in reasons[2]
+    assert [hold.reason for hold in reasons] == ["ApprovalRequired", "DestructiveChange", "CostLimitExceeded"]
+    assert "protected resources (module.ecr.aws_ecr_repository.this[0])" in reasons[1].text
+    assert "250.00 USD is above spec.terraform.maxMonthlyCost 100.00" in reasons[2].text
     assert hold_reasons(app(terraform={"allowDestructiveChanges": True, "maxMonthlyCost": 300}), plan) == []
 
 
