@@ -28,7 +28,10 @@ RUN python -c "import zipfile; zipfile.ZipFile('/tmp/terraform.zip').extract('te
 FROM python:${PYTHON_VERSION}-slim
 RUN groupadd --gid 10001 llmapp && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin llmapp
 COPY --from=wheels /wheels /tmp/wheels
-RUN pip install --no-cache-dir --no-index --find-links /tmp/wheels llmapp-operator && rm -rf /tmp/wheels
+# The sandbox (API and GitHub emulators, demo) ships in the wheel for `make demo` but has no place in
+# the image: it is removed, and the product never imports it (an import-linter contract).
+RUN pip install --no-cache-dir --no-index --find-links /tmp/wheels llmapp-operator && rm -rf /tmp/wheels \
+    && python -c "import llmapp_sandbox, pathlib, shutil; shutil.rmtree(pathlib.Path(llmapp_sandbox.__file__).parent)"
 COPY --from=terraform /out/terraform /usr/local/bin/terraform
 COPY terraform/stack /opt/llmapp-operator/terraform/stack
 COPY terraform/sandbox /opt/llmapp-operator/terraform/sandbox

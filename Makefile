@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install the operator with its test tools
 
 demo: $(STAMP)  ## the whole lifecycle on the embedded sandbox (no cluster, no cloud)
-	$(PY) -m llmapp_operator demo
+	$(PY) -m llmapp_sandbox demo
 
 test: lint  ## lint, then every test (what CI runs)
 	$(PY) -m pytest

@@ -38,12 +38,12 @@ from typing import Any
 import yaml
 from instant import InstantRunner
 
-from llmapp_operator.__main__ import build_deps
 from llmapp_operator.config import Settings
-from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
-from llmapp_operator.sandbox.cluster import ApiClient, is_ready, running_operator, use_kubeconfig
-from llmapp_operator.sandbox.kube_emulator import RunningApiServer, running_apiserver
-from llmapp_operator.terraform import RunGate
+from llmapp_operator.kopf_app.wiring import build_deps
+from llmapp_operator.runners.gate import RunGate
+from llmapp_sandbox.apiserver.server import RunningApiServer, running_apiserver
+from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
+from llmapp_sandbox.cluster import ApiClient, is_ready, running_operator, use_kubeconfig
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRD = yaml.safe_load((ROOT / "crds" / "llmapp.yaml").read_text())

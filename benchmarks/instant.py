@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmapp_operator.terraform import PlanSummary
-from llmapp_operator.workspace import BackendConfig, Workspace
+from llmapp_operator.api.workspace import BackendConfig, Workspace
+from llmapp_operator.runners.base import PlanSummary
 
 
 class InstantRunner:

@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from instant import InstantBackend, InstantRunner
 
-from llmapp_operator.__main__ import build_deps, serve
 from llmapp_operator.config import Settings
-from llmapp_operator.logs import setup_logging
+from llmapp_operator.kopf_app.wiring import build_deps, serve
+from llmapp_operator.obs.logs import setup_logging
 
 
 def main() -> int:

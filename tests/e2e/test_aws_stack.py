@@ -18,11 +18,13 @@ from dataclasses import replace
 import boto3
 import pytest
 
-from llmapp_operator.aws import AppSecrets, StateBackend
+from llmapp_operator.api.spec import LLMApp
+from llmapp_operator.cloud.app_secrets import AppSecrets
+from llmapp_operator.cloud.state import StateBackend
 from llmapp_operator.config import Settings
-from llmapp_operator.model import LLMApp
-from llmapp_operator.reconcile import Deps, Previous, converge, status_patch, teardown
-from llmapp_operator.terraform import LocalRunner, RunGate
+from llmapp_operator.engine.reconcile import Deps, Previous, converge, status_patch, teardown
+from llmapp_operator.runners.gate import RunGate
+from llmapp_operator.runners.local import LocalRunner
 
 pytestmark = pytest.mark.e2e
 

@@ -22,17 +22,19 @@ import boto3
 import pytest
 import yaml
 
-from llmapp_operator import github_sync
-from llmapp_operator.aws import AppSecrets, StateBackend
+from llmapp_operator.api.workspace import state_key
+from llmapp_operator.cloud.app_secrets import AppSecrets
+from llmapp_operator.cloud.state import StateBackend
 from llmapp_operator.config import Settings
-from llmapp_operator.jobrunner import JobRunner
-from llmapp_operator.kube_secrets import KubeSecrets
-from llmapp_operator.reconcile import Deps
-from llmapp_operator.sandbox.cloud import running_moto, sandbox_aws_env
-from llmapp_operator.sandbox.cluster import ApiClient, running_operator, use_kubeconfig
-from llmapp_operator.sandbox.kube_emulator import RunningApiServer, running_apiserver
-from llmapp_operator.terraform import LocalRunner, RunGate
-from llmapp_operator.workspace import state_key
+from llmapp_operator.engine.reconcile import Deps
+from llmapp_operator.github import sync as github_sync
+from llmapp_operator.kube.secrets import KubeSecrets
+from llmapp_operator.runners.gate import RunGate
+from llmapp_operator.runners.job import JobRunner
+from llmapp_operator.runners.local import LocalRunner
+from llmapp_sandbox.apiserver.server import RunningApiServer, running_apiserver
+from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
+from llmapp_sandbox.cluster import ApiClient, running_operator, use_kubeconfig
 from tests.conftest import REPO, TERRAFORM
 from tests.secrets_scan import leaks
 
@@ -267,8 +269,8 @@ def secrets_scan(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixtur
     or the test's files (see tests/secrets_scan.py)."""
     import logging
 
-    from llmapp_operator.redaction import RedactingFilter
-    from llmapp_operator.sandbox.kube_emulator import SandboxApiServer
+    from llmapp_operator.obs.redaction import RedactingFilter
+    from llmapp_sandbox.apiserver.server import SandboxApiServer
 
     servers: list[SandboxApiServer] = []
     register_builtins = SandboxApiServer.register_builtins

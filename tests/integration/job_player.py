@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmapp_operator.jobrunner import REQUEST_KEY
+from llmapp_operator.runners.job import REQUEST_KEY
 from tests.integration.conftest import NS, Sandbox
 
 # Operator settings that send every Terraform step to a Job, polled quickly.

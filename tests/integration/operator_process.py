@@ -11,7 +11,7 @@ import signal
 import sys
 
 from llmapp_operator.config import Settings
-from llmapp_operator.sandbox.kube_emulator import RunningApiServer
+from llmapp_sandbox.apiserver.server import RunningApiServer
 
 
 def descendants(pid: int) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmapp_operator.sandbox.cluster import is_ready
+from llmapp_sandbox.cluster import is_ready
 from tests.conftest import needs_terraform
 from tests.integration.conftest import NS, SandboxFactory, llmapp
 

@@ -28,9 +28,9 @@ from typing import Any
 import boto3
 import pytest
 
-from llmapp_operator.app_health import MESSAGE_LIMIT, AppHealth, check_app_health, judge, probe
-from llmapp_operator.errors import PermanentError, TransientError
-from llmapp_operator.sandbox.cloud import running_moto
+from llmapp_operator.api.errors import PermanentError, TransientError
+from llmapp_operator.cloud.app_health import MESSAGE_LIMIT, AppHealth, check_app_health, judge, probe
+from llmapp_sandbox.cloud import running_moto
 
 REGION = "us-east-1"
 CLUSTER = "llm-dev"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from llmapp_operator.aws import AppSecrets, StateBackend
-from llmapp_operator.errors import TransientError
-from llmapp_operator.workspace import BackendConfig
+from llmapp_operator.api.errors import TransientError
+from llmapp_operator.api.workspace import BackendConfig
+from llmapp_operator.cloud.app_secrets import AppSecrets
+from llmapp_operator.cloud.state import StateBackend
 
 OWNER = {"namespace": "team-a", "name": "rags", "uid": "uid-1"}
 
@@ -69,7 +70,7 @@ async def test_roll_service_redeploys_and_tolerates_a_missing_service(moto_endpo
 
 
 async def test_invalid_bucket_name_is_permanent_and_says_so(moto_endpoint: str) -> None:
-    from llmapp_operator.errors import PermanentError
+    from llmapp_operator.api.errors import PermanentError
 
     with pytest.raises(PermanentError) as caught:
         await StateBackend(moto_endpoint).ensure(BackendConfig(bucket="bad[name", key="k", region="us-east-1"))

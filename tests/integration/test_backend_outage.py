@@ -18,12 +18,13 @@ from typing import Any
 
 import boto3
 
-from llmapp_operator.aws import AppSecrets, StateBackend
-from llmapp_operator.conditions import Outcome
+from llmapp_operator.api.conditions import Outcome
+from llmapp_operator.api.workspace import state_key
+from llmapp_operator.cloud.app_secrets import AppSecrets
+from llmapp_operator.cloud.state import StateBackend
 from llmapp_operator.config import Settings
-from llmapp_operator.reconcile import Deps, Previous, converge, teardown
-from llmapp_operator.terraform import ERRORED_STATE_FILE, LocalRunner
-from llmapp_operator.workspace import state_key
+from llmapp_operator.engine.reconcile import Deps, Previous, converge, teardown
+from llmapp_operator.runners.local import ERRORED_STATE_FILE, LocalRunner
 from tests.conftest import needs_terraform
 from tests.integration.conftest import TerraformLog, assert_state_sound
 from tests.integration.test_reconcile_terraform import after, make_app

@@ -17,13 +17,14 @@ from typing import Any
 import boto3
 import pytest
 
-from llmapp_operator.app_health import check_app_health
-from llmapp_operator.conditions import Outcome, derive
-from llmapp_operator.errors import Waiting
-from llmapp_operator.reconcile import Deps, Previous, converge
-from llmapp_operator.review import review_plan
-from llmapp_operator.terraform import LocalRunner, PlanSummary
-from llmapp_operator.workspace import Workspace, resource_name, state_key
+from llmapp_operator.api.conditions import Outcome, derive
+from llmapp_operator.api.errors import Waiting
+from llmapp_operator.api.workspace import Workspace, resource_name, state_key
+from llmapp_operator.cloud.app_health import check_app_health
+from llmapp_operator.engine.reconcile import Deps, Previous, converge
+from llmapp_operator.review.verdict import review_plan
+from llmapp_operator.runners.base import PlanSummary
+from llmapp_operator.runners.local import LocalRunner
 from tests.conftest import needs_terraform
 from tests.integration.conftest import TerraformLog
 from tests.integration.test_reconcile_terraform import after, make_app
@@ -222,7 +223,7 @@ async def test_app_healthy_comes_from_the_ecs_service_in_moto(deps: Deps, ecs: A
 
 
 async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbox: Any) -> None:
-    from llmapp_operator.sandbox.cluster import condition, is_ready
+    from llmapp_sandbox.cluster import condition, is_ready
     from tests.integration.conftest import NS, llmapp
 
     async with open_sandbox() as sandbox:
@@ -247,8 +248,8 @@ async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbo
 
 async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, s3: Any, tmp_path: Any) -> None:
     """The real timer: a separate operator process whose drift timer ticks every half second."""
-    from llmapp_operator.sandbox.cluster import ApiClient, condition, is_ready
-    from llmapp_operator.sandbox.kube_emulator import running_apiserver
+    from llmapp_sandbox.apiserver.server import running_apiserver
+    from llmapp_sandbox.cluster import ApiClient, condition, is_ready
     from tests.integration.conftest import CRD, NS, llmapp
     from tests.integration.operator_process import OperatorProcess
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from llmapp_operator.errors import PermanentError, TransientError
-from llmapp_operator.github_sync import DesiredGitHubState, GitHubTarget, desired_digest, remove, sync
-from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+from llmapp_operator.api.errors import PermanentError, TransientError
+from llmapp_operator.github.sync import DesiredGitHubState, GitHubTarget, desired_digest, remove, sync
+from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
 from tests.secrets_scan import secret_for_tests
 
 TOKEN = secret_for_tests("fake-github-token-for-tests-0001")

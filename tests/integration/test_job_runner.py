@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from llmapp_operator.jobrunner import ANNOTATION_NONCE, DEADLINE_GRACE_SECONDS, REQUEST_KEY, RESULT_KEY, JobRunner
-from llmapp_operator.sandbox.cluster import condition, is_ready
+from llmapp_operator.runners.job import ANNOTATION_NONCE, DEADLINE_GRACE_SECONDS, REQUEST_KEY, RESULT_KEY, JobRunner
+from llmapp_sandbox.cluster import condition, is_ready
 from tests.integration.conftest import NS, Sandbox, SandboxFactory, llmapp
 from tests.integration.job_player import JOB_SETTINGS, playing
 
@@ -122,8 +122,8 @@ async def test_a_terraform_failure_inside_the_job_reports_terraform_s_error(
 
 async def test_a_restarted_operator_adopts_the_running_job_instead_of_starting_another(
         settings: Any, deps: Any, s3: Any, tmp_path: pathlib.Path) -> None:
-    from llmapp_operator.sandbox.cluster import ApiClient, running_operator, use_kubeconfig
-    from llmapp_operator.sandbox.kube_emulator import running_apiserver
+    from llmapp_sandbox.apiserver.server import running_apiserver
+    from llmapp_sandbox.cluster import ApiClient, running_operator, use_kubeconfig
     from tests.integration.conftest import CRD
 
     local = replace(settings, namespaces=(NS,), **JOB_SETTINGS)

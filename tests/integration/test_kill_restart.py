@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from llmapp_operator.api.workspace import state_key
 from llmapp_operator.config import Settings
-from llmapp_operator.sandbox.cluster import ApiClient, is_ready
-from llmapp_operator.sandbox.kube_emulator import running_apiserver
-from llmapp_operator.workspace import state_key
+from llmapp_sandbox.apiserver.server import running_apiserver
+from llmapp_sandbox.cluster import ApiClient, is_ready
 from tests.conftest import needs_terraform
 from tests.integration.conftest import CRD, TerraformHooks, assert_state_sound, state_versions
 from tests.integration.operator_process import OperatorProcess

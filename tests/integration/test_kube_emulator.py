@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from llmapp_operator.sandbox.kube_emulator import running_apiserver
+from llmapp_sandbox.apiserver.server import running_apiserver
 from tests.conftest import REPO
 
 CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())

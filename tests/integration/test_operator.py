@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from llmapp_operator.api.workspace import state_key
 from llmapp_operator.config import Settings
-from llmapp_operator.reconcile import Deps
-from llmapp_operator.sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
-from llmapp_operator.sandbox.kube_emulator import running_apiserver
-from llmapp_operator.workspace import state_key
+from llmapp_operator.engine.reconcile import Deps
+from llmapp_sandbox.apiserver.server import running_apiserver
+from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 from tests.conftest import needs_terraform
 from tests.integration.conftest import (
     CRD,
@@ -377,7 +377,7 @@ async def test_app_secret_reaches_secrets_manager_and_nowhere_else(
 
     import boto3
 
-    from llmapp_operator.redaction import RedactingFilter
+    from llmapp_operator.obs.redaction import RedactingFilter
 
     caplog.set_level("DEBUG")
     caplog.handler.addFilter(RedactingFilter())  # the operator's log handler carries this filter
@@ -455,8 +455,8 @@ async def test_github_environment_receives_names_and_secrets_and_is_cleaned_up(
 ) -> None:
     import base64
 
-    from llmapp_operator.redaction import RedactingFilter
-    from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+    from llmapp_operator.obs.redaction import RedactingFilter
+    from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
 
     caplog.set_level("DEBUG")
     caplog.handler.addFilter(RedactingFilter())
@@ -521,7 +521,7 @@ async def test_github_environment_receives_names_and_secrets_and_is_cleaned_up(
 async def test_revoked_github_token_stalls_with_a_clear_reason(open_sandbox: SandboxFactory) -> None:
     import base64
 
-    from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+    from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
 
     emulator = GitHubEmulator(tokens={})  # no token is valid
     emulator.add_repository("acme/rags")
@@ -550,7 +550,7 @@ async def test_revoked_github_token_stalls_with_a_clear_reason(open_sandbox: San
 
 
 async def test_github_sync_off_in_settings_leaves_github_alone(open_sandbox: SandboxFactory) -> None:
-    from llmapp_operator.sandbox.github_emulator import GitHubEmulator, running_github
+    from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
 
     emulator = GitHubEmulator(tokens={})  # any call would fail: none may be made
     emulator.add_repository("acme/rags")

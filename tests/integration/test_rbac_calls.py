@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from llmapp_operator.jobstep import JOB_USER_AGENT
-from llmapp_operator.sandbox.cluster import USER_AGENT, is_ready
+from llmapp_operator.runners.jobstep import JOB_USER_AGENT
+from llmapp_sandbox.cluster import USER_AGENT, is_ready
 from tests.conftest import REPO, needs_terraform
 from tests.integration.conftest import NS, SandboxFactory, llmapp
 from tests.integration.job_player import JOB_SETTINGS, playing

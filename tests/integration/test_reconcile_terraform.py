@@ -8,11 +8,12 @@ import pathlib
 from dataclasses import replace
 from typing import Any
 
-from llmapp_operator.conditions import Outcome
-from llmapp_operator.model import LLMApp
-from llmapp_operator.reconcile import Deps, Previous, Result, converge, status_patch, teardown
-from llmapp_operator.terraform import LocalRunner, RunGate
-from llmapp_operator.workspace import state_key
+from llmapp_operator.api.conditions import Outcome
+from llmapp_operator.api.spec import LLMApp
+from llmapp_operator.api.workspace import state_key
+from llmapp_operator.engine.reconcile import Deps, Previous, Result, converge, status_patch, teardown
+from llmapp_operator.runners.gate import RunGate
+from llmapp_operator.runners.local import LocalRunner
 from tests.conftest import needs_terraform
 from tests.integration.conftest import TerraformLog, state_resources
 
@@ -173,7 +174,7 @@ async def test_two_objects_keep_separate_state(deps: Deps, s3, settings) -> None
 async def test_concurrency_bound_is_respected(settings) -> None:
     bounded = replace(settings, max_concurrent_runs=2)
     gate = RunGate(bounded.max_concurrent_runs)
-    from llmapp_operator.aws import StateBackend
+    from llmapp_operator.cloud.state import StateBackend
 
     deps = Deps(settings=bounded, runner=LocalRunner(bounded), backend=StateBackend(bounded.aws_endpoint_url),
                 gate=gate)
@@ -233,7 +234,7 @@ async def test_rotated_app_secret_gets_a_new_version_and_rolls_the_service(
 ) -> None:
     import boto3
 
-    from llmapp_operator.aws import AppSecrets
+    from llmapp_operator.cloud.app_secrets import AppSecrets
 
     secrets = MemorySecrets({("openai", "api-key"): "first-value-1234"})
     deps = replace(deps, secrets=secrets, app_secrets=AppSecrets(moto_endpoint))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime
 
-from llmapp_operator.handlers import drift_due
-from llmapp_operator.reconcile import Previous, approved_plan, hold_reasons
-from llmapp_operator.review import PlanReview
-from llmapp_operator.terraform import PlanSummary
+from llmapp_operator.engine.reconcile import Previous, approved_plan, hold_reasons
+from llmapp_operator.kopf_app.handlers import drift_due
+from llmapp_operator.review.verdict import PlanReview
+from llmapp_operator.runners.base import PlanSummary
 from tests.unit.test_workspace import app
 
 PENDING = {"id": "0123456789abcdef", "pending": True, "digest": "sha256:d1", "add": 2, "change": 1, "destroy": 0}

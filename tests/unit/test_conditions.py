@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmapp_operator.conditions import Outcome, Phase, Report, derive, phase_for
+from llmapp_operator.api.conditions import Outcome, Phase, Report, derive, phase_for
 
 
 def by_type(conditions: list[dict]) -> dict[str, dict]:  # type: ignore[type-arg]

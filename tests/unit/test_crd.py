@@ -10,7 +10,7 @@ import celpy
 import pytest
 import yaml
 
-from llmapp_operator.model import FARGATE_SIZES, InvalidSpec, LLMApp
+from llmapp_operator.api.spec import FARGATE_SIZES, InvalidSpec, LLMApp
 from tests.conftest import REPO
 
 CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())

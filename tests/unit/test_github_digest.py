@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmapp_operator.errors import PermanentError
-from llmapp_operator.github_sync import DesiredGitHubState, desired_digest, validate_names
-from llmapp_operator.reconcile import github_variables
+from llmapp_operator.api.errors import PermanentError
+from llmapp_operator.engine.reconcile import github_variables
+from llmapp_operator.github.sync import DesiredGitHubState, desired_digest, validate_names
 
 
 def test_digest_ignores_order_and_sees_every_value() -> None:

@@ -8,8 +8,13 @@ from typing import Any
 
 import pytest
 
-from llmapp_operator.errors import PermanentError, TransientError
-from llmapp_operator.jobrunner import (
+from llmapp_operator.api.errors import PermanentError, TransientError
+from llmapp_operator.api.workspace import render
+from llmapp_operator.engine.reconcile import Deps
+from llmapp_operator.obs.redaction import Redactor
+from llmapp_operator.runners.base import PlanSummary
+from llmapp_operator.runners.gate import RunGate
+from llmapp_operator.runners.job import (
     RESULT_KEY,
     JobResult,
     JobState,
@@ -22,10 +27,6 @@ from llmapp_operator.jobrunner import (
     summary_to_dict,
     verify_result,
 )
-from llmapp_operator.reconcile import Deps
-from llmapp_operator.redaction import Redactor
-from llmapp_operator.terraform import PlanSummary, RunGate
-from llmapp_operator.workspace import render
 from tests.unit.test_workspace import MODULE, SETTINGS, app
 
 WS = render(app(name="a-rather-long-application-name-for-a-team-that-likes-words"), SETTINGS, MODULE)

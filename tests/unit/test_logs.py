@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from llmapp_operator.logs import JsonFormatter, setup_logging
-from llmapp_operator.redaction import REDACTOR
+from llmapp_operator.obs.logs import JsonFormatter, setup_logging
+from llmapp_operator.obs.redaction import REDACTOR
 
 
 def test_json_line_carries_object_identity_and_step() -> None:

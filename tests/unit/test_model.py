@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llmapp_operator.model import FARGATE_SIZES, InvalidSpec, LLMApp, parse_duration
+from llmapp_operator.api.spec import FARGATE_SIZES, InvalidSpec, LLMApp, parse_duration
 
 BASE: dict[str, Any] = {
     "metadata": {"name": "rags", "namespace": "team-a", "uid": "u-1", "generation": 3},

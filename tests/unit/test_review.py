@@ -13,19 +13,17 @@ from typing import Any
 
 import pytest
 
-from llmapp_operator.review import (
+from llmapp_operator.api.workspace import ReviewOptions
+from llmapp_operator.review.cost import (
     HOURS_PER_MONTH,
     PRICE_FIELDS,
     PRICES_FILE,
-    RULES,
-    ReviewOptions,
     UnknownRegion,
-    destructive_changes,
     estimate_monthly_cost,
-    evaluate_policy,
     load_price_table,
-    review_plan,
 )
+from llmapp_operator.review.policy import RULES, destructive_changes, evaluate_policy
+from llmapp_operator.review.verdict import review_plan
 
 
 def change(module: str, rtype: str, name: str, after: dict[str, Any], actions: tuple[str, ...] = ("create",),
@@ -181,7 +179,7 @@ def test_review_puts_it_together_and_skips_cost_for_unknown_regions() -> None:
 
 
 def test_an_operator_price_table_is_read_once_and_bad_ones_are_named(tmp_path: Any) -> None:
-    from llmapp_operator.review import read_price_override
+    from llmapp_operator.review.cost import read_price_override
 
     good = tmp_path / "prices.json"
     good.write_text(json.dumps({"date": "2027-02-01", "regions": {"us-east-1": {"alb_hour": 2.0}}}))
@@ -212,7 +210,8 @@ CHECKOV_REPORT = {   # the shape of `checkov -f tfplan.json --framework terrafor
 
 
 def test_checkov_failed_checks_join_the_report_and_are_waived_by_id() -> None:
-    from llmapp_operator.review import PlanReview, checkov_findings, with_findings
+    from llmapp_operator.review.checkov import checkov_findings, with_findings
+    from llmapp_operator.review.verdict import PlanReview
 
     findings = checkov_findings(CHECKOV_REPORT)
     assert findings == ("CKV2_AWS_28 module.alb.aws_lb.this[0]: Ensure public facing ALB are protected by WAF",

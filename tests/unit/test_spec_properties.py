@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmapp_operator.api.spec import InvalidSpec, LLMApp
+from llmapp_operator.api.workspace import NAME_MAX, ModuleInfo, render
 from llmapp_operator.config import Settings
-from llmapp_operator.model import InvalidSpec, LLMApp
-from llmapp_operator.workspace import NAME_MAX, ModuleInfo, render
 
 CONTRACT = {
     name: name in {"name", "environment", "aws_region", "github_repository", "github_environment"}

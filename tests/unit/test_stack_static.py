@@ -11,10 +11,10 @@ import subprocess
 import hcl2
 import pytest
 
+from llmapp_operator.api.spec import LLMApp
+from llmapp_operator.api.workspace import standard_variables
 from llmapp_operator.config import GITHUB_VARIABLE_OUTPUTS, Settings
-from llmapp_operator.model import LLMApp
-from llmapp_operator.modules import load_module
-from llmapp_operator.workspace import standard_variables
+from llmapp_operator.runners.modules import load_module
 from tests.conftest import REPO, TERRAFORM
 
 STACK = REPO / "terraform" / "stack"

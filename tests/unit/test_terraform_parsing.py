@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from llmapp_operator.errors import PermanentError, TransientError
-from llmapp_operator.redaction import MASK, RedactingFilter, Redactor, redact_patterns, shorten
-from llmapp_operator.terraform import classify_failure, parse_lock_info, public_outputs, summarize_plan
+from llmapp_operator.api.errors import PermanentError, TransientError
+from llmapp_operator.obs.redaction import MASK, RedactingFilter, Redactor, redact_patterns, shorten
+from llmapp_operator.runners.base import public_outputs, summarize_plan
+from llmapp_operator.runners.diagnostics import classify_failure, parse_lock_info
 
 LOCK_ERROR = """
 ╷

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llmapp_operator.api.spec import InvalidSpec, LLMApp
+from llmapp_operator.api.workspace import ModuleInfo, render, resource_name, state_key
 from llmapp_operator.config import Settings
-from llmapp_operator.model import InvalidSpec, LLMApp
-from llmapp_operator.workspace import ModuleInfo, render, resource_name, state_key
 
 CONTRACT = {"name": True, "environment": True, "aws_region": True, "github_repository": True,
             "github_environment": True, "container_port": False, "task_cpu": False, "task_memory": False,
@@ -108,7 +108,7 @@ def test_resource_name_is_always_aws_compliant(namespace: str, name: str) -> Non
 
 
 def test_backend_file_carries_retry_limit_only_when_set() -> None:
-    from llmapp_operator.workspace import BackendConfig
+    from llmapp_operator.api.workspace import BackendConfig
 
     assert "max_retries" not in BackendConfig(bucket="b", key="k", region="us-east-1").as_tfbackend()
     assert "max_retries = 1\n" in BackendConfig(bucket="b", key="k", region="us-east-1", max_retries=1).as_tfbackend()

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from .redaction import RedactingFilter
+from llmapp_operator.obs.redaction import RedactingFilter
 
 _OBJECT_FIELDS = ("generation", "step", "outcome")
 

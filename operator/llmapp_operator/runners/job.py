@@ -22,13 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, Self
 
-from . import GROUP, VERSION
-from .config import Settings
-from .errors import PermanentError, ReconcileError, TransientError
-from .redaction import REDACTOR, Redactor, shorten
-from .review import PlanReview
-from .terraform import Outputs, PlanSummary
-from .workspace import Workspace
+from llmapp_operator import GROUP, VERSION
+from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError
+from llmapp_operator.api.workspace import Workspace
+from llmapp_operator.config import Settings
+from llmapp_operator.obs.redaction import REDACTOR, Redactor, shorten
+from llmapp_operator.review.verdict import PlanReview
+from llmapp_operator.runners.base import Outputs, PlanSummary
 
 REQUEST_KEY = "request.json"
 RESULT_KEY = "result.json"

@@ -11,8 +11,8 @@ import asyncio
 import base64
 from typing import Any, Protocol
 
-from .errors import PermanentError, TransientError
-from .redaction import REDACTOR, Redactor
+from llmapp_operator.api.errors import PermanentError, TransientError
+from llmapp_operator.obs.redaction import REDACTOR, Redactor
 
 
 class SecretReader(Protocol):

@@ -1,4 +1,4 @@
-"""Run Terraform: the Runner protocol and the local subprocess implementation.
+"""The local runner: Terraform as a child process of the operator.
 
 Each step runs `terraform` in its own process group with `-input=false -no-color`, a clean
 environment (only what the run needs), a per-step timeout and a shared plugin cache. Timeouts and
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import pathlib
@@ -18,18 +17,21 @@ import re
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
-from . import metrics
-from .aws import PlanStore
-from .config import Settings
-from .errors import PermanentError, TransientError
-from .modules import copy_module
-from .redaction import REDACTOR, Redactor, shorten
-from .review import PlanReview, checkov_findings, review_plan, with_findings
-from .workspace import Workspace
+from llmapp_operator.api.errors import TransientError
+from llmapp_operator.api.workspace import Workspace
+from llmapp_operator.cloud.state import PlanStore
+from llmapp_operator.config import Settings
+from llmapp_operator.obs import metrics
+from llmapp_operator.obs.redaction import REDACTOR, Redactor
+from llmapp_operator.review.checkov import checkov_findings, with_findings
+from llmapp_operator.review.verdict import review_plan
+from llmapp_operator.runners.base import Outputs, PlanSummary, plan_file_id, public_outputs, summarize_plan
+from llmapp_operator.runners.diagnostics import LockInfo, classify_failure, parse_lock_info
+from llmapp_operator.runners.modules import copy_module
 
 PLAN_FILE = "tfplan"
 TFVARS_FILE = "terraform.tfvars.json"
@@ -40,180 +42,11 @@ UNRELEASED_LOCK_MARKER = "Error releasing the state lock"
 JOURNAL_DIR = "runs"  # one <pid>.json per terraform process while it runs
 KILL_GRACE_SECONDS = 20.0
 
-Outputs = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class PlanSummary:
-    has_changes: bool
-    add: int = 0
-    change: int = 0
-    destroy: int = 0
-    replace: int = 0
-    resources: tuple[tuple[str, str], ...] = ()   # (address, action) — never values
-    plan_id: str = ""   # sha256 of the saved plan file (first 16 hex): names exactly one plan
-    review: PlanReview | None = None   # guardrails' verdict, made where the plan JSON is
-
-
-class Runner(Protocol):
-    """What reconcile needs from Terraform; LocalRunner runs it here, a JobRunner in Jobs."""
-
-    async def init(self, ws: Workspace) -> None: ...
-    async def plan(self, ws: Workspace) -> PlanSummary: ...
-    async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs: ...
-    async def keep(self, ws: Workspace, plan: PlanSummary) -> None: ...
-    async def output(self, ws: Workspace) -> Outputs: ...
-    async def destroy(self, ws: Workspace) -> None: ...
-
-
-@dataclass
-class RunGate:
-    """The global bound on objects running Terraform at once, with figures for benchmarks."""
-
-    limit: int
-    in_flight: int = 0
-    max_in_flight: int = 0
-    waiting: int = 0
-    _semaphore: asyncio.Semaphore = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._semaphore = asyncio.Semaphore(self.limit)
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        self.waiting += 1
-        metrics.RUNS_QUEUED.inc()
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-            metrics.RUNS_QUEUED.dec()
-        self.in_flight += 1
-        metrics.RUNS_IN_FLIGHT.inc()
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            metrics.RUNS_IN_FLIGHT.dec()
-            self._semaphore.release()
-
-
 @dataclass(frozen=True)
 class Completed:
     code: int
     stdout: str
     stderr: str
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    id: str
-    who: str
-    path: str
-
-
-def summarize_plan(plan_json: Mapping[str, Any], has_changes: bool) -> PlanSummary:
-    """Counts and addresses from `terraform show -json PLAN` (pure)."""
-    counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
-    resources = []
-    for change in plan_json.get("resource_changes", []):
-        actions = list(change.get("change", {}).get("actions", []))
-        if actions == ["create"]:
-            action = "add"
-        elif actions == ["update"]:
-            action = "change"
-        elif actions == ["delete"]:
-            action = "destroy"
-        elif sorted(actions) == ["create", "delete"]:
-            action = "replace"
-        else:
-            continue  # no-op and read
-        counts[action] += 1
-        resources.append((str(change.get("address", "")), action))
-    # Terraform's own summary counts a replacement as one add and one destroy; so do we.
-    return PlanSummary(
-        has_changes=has_changes,
-        add=counts["add"] + counts["replace"],
-        change=counts["change"],
-        destroy=counts["destroy"] + counts["replace"],
-        replace=counts["replace"],
-        resources=tuple(resources),
-    )
-
-
-def plan_file_id(path: pathlib.Path) -> str:
-    """The id of a saved plan: its content hash, so an id names exactly one plan file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-def public_outputs(output_json: Mapping[str, Any]) -> Outputs:
-    """`terraform output -json` minus sensitive outputs, which never reach status."""
-    return {
-        name: item.get("value")
-        for name, item in sorted(output_json.items())
-        if not item.get("sensitive", False)
-    }
-
-
-def parse_lock_info(text: str) -> LockInfo | None:
-    """The `Lock Info:` block of a lock conflict; the id line's first field is exactly `ID:`."""
-    if "Lock Info:" not in text:
-        return None
-    fields: dict[str, str] = {}
-    for line in text.split("Lock Info:", 1)[1].splitlines():
-        match = re.match(r"^[\s│]*(ID|Who|Path):\s*(.*)$", line)
-        if match and match.group(1) not in fields:
-            fields[match.group(1)] = match.group(2).strip()
-    if "ID" not in fields:
-        return None
-    return LockInfo(id=fields["ID"], who=fields.get("Who", ""), path=fields.get("Path", ""))
-
-
-_PERMANENT_MARKERS = (
-    "Invalid value for variable", "Invalid value for input variable", "Unsupported argument",
-    "Missing required argument",
-    "Reference to undeclared", "Unsupported block type", "Unsupported attribute",
-    "Invalid reference", "Argument or block definition required", "Invalid expression",
-    "No value for required variable", "Invalid variable", "Duplicate ",
-)
-_DENIED_MARKERS = (
-    "AccessDenied", "not authorized to perform", "InvalidClientTokenId", "SignatureDoesNotMatch",
-    "UnrecognizedClientException", "AuthorizationError",
-)
-
-
-def error_summary(stderr: str) -> str:
-    """The first `Error:` paragraph of Terraform's human output, which names the problem."""
-    lines = [line.rstrip() for line in stderr.splitlines()]
-    for index, line in enumerate(lines):
-        if line.lstrip("│ ").startswith("Error:"):
-            paragraph = [line.lstrip("│ ")]
-            for follow in lines[index + 1 : index + 8]:
-                text = follow.lstrip("│ ").strip()
-                if text:
-                    paragraph.append(text)
-            return " ".join(paragraph)
-    tail = [line for line in lines if line.strip()]
-    return " ".join(tail[-3:]) or "terraform failed without a message"
-
-
-def classify_failure(step: str, stderr: str, redactor: Redactor) -> TransientError | PermanentError:
-    message = shorten(redactor.redact(f"terraform {step}: {error_summary(stderr)}"))
-    if "Error acquiring the state lock" in stderr:
-        return TransientError(message, reason="StateLocked")
-    if "Failed to save state" in stderr or "Failed to persist state" in stderr:
-        # Terraform kept what it created in errored.tfstate; the next run pushes it first.
-        return TransientError(message, reason="StateNotSaved")
-    if "Saved plan is stale" in stderr:
-        return TransientError(message, reason="StalePlan")
-    if any(marker in stderr for marker in _DENIED_MARKERS):
-        return PermanentError(message, reason="AccessDenied")
-    if any(marker in stderr for marker in _PERMANENT_MARKERS):
-        return PermanentError(message, reason="InvalidModuleInput")
-    # Anything else (cloud API errors, throttling, eventual consistency, network) is retried
-    # with backoff: the loop is never hot, and the message stays visible in status meanwhile.
-    return TransientError(message, reason="TerraformFailed")
 
 
 class LocalRunner:

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Settings
-from .model import InvalidSpec, LLMApp
-from .review import ReviewOptions
+from llmapp_operator.api.spec import InvalidSpec, LLMApp
+from llmapp_operator.config import Settings
 
 NAME_MAX = 24          # the stack appends suffixes such as "-alb-tg"; AWS caps ALB/TG names at 32
 _HASH_LEN = 6
@@ -225,3 +224,14 @@ def input_digest(module: ModuleInfo, tfvars: Mapping[str, Any], backend: Backend
         separators=(",", ":"),
     )
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    """What the review needs besides the plan; part of the Workspace (and of a Job's request)."""
+
+    region: str
+    policy_skip: tuple[str, ...] = ()
+    price_override: Mapping[str, Any] | None = None
+
+

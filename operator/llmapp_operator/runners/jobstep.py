@@ -15,9 +15,11 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
-from .config import Settings
-from .errors import PermanentError, ReconcileError
-from .jobrunner import (
+from llmapp_operator.api.errors import PermanentError, ReconcileError
+from llmapp_operator.api.workspace import BackendConfig, ReviewOptions, Workspace
+from llmapp_operator.config import Settings
+from llmapp_operator.obs.redaction import REDACTOR
+from llmapp_operator.runners.job import (
     RESULT_KEY,
     JobRequest,
     JobResult,
@@ -27,11 +29,8 @@ from .jobrunner import (
     summary_from_dict,
     summary_to_dict,
 )
-from .modules import load_module
-from .redaction import REDACTOR
-from .review import ReviewOptions
-from .terraform import LocalRunner
-from .workspace import BackendConfig, Workspace
+from llmapp_operator.runners.local import LocalRunner
+from llmapp_operator.runners.modules import load_module
 
 log = logging.getLogger("llmapp_operator.job")
 JOB_USER_AGENT = "llmapp-operator-job"

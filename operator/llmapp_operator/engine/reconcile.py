@@ -14,17 +14,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from . import conditions, metrics
-from .conditions import Outcome, Report
-from .config import Settings
-from .errors import PermanentError, ReconcileError, TransientError, Waiting
-from .kube_secrets import SecretReader
-from .model import DeletionPolicy, InvalidSpec, LLMApp, SecretValue
-from .modules import load_module
-from .redaction import REDACTOR, Redactor, shorten
-from .review import read_price_override
-from .terraform import Outputs, PlanSummary, RunGate, Runner
-from .workspace import Workspace, render
+from llmapp_operator.api import conditions
+from llmapp_operator.api.conditions import Outcome, Report
+from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError, Waiting
+from llmapp_operator.api.spec import DeletionPolicy, InvalidSpec, LLMApp, SecretValue
+from llmapp_operator.api.workspace import Workspace, render
+from llmapp_operator.config import Settings
+from llmapp_operator.kube.secrets import SecretReader
+from llmapp_operator.obs import metrics
+from llmapp_operator.obs.redaction import REDACTOR, Redactor, shorten
+from llmapp_operator.review.cost import read_price_override
+from llmapp_operator.runners.base import Outputs, PlanSummary, Runner
+from llmapp_operator.runners.gate import RunGate
+from llmapp_operator.runners.modules import load_module
 
 ProgressHook = Callable[[Report], Awaitable[None]]
 
@@ -424,7 +426,7 @@ async def _app_health(app: LLMApp, deps: Deps, outputs: Outputs) -> tuple[bool, 
 # -- GitHub glue ---------------------------------------------------------------------------------
 
 async def _github_target(app: LLMApp, deps: Deps) -> Any:
-    from .github_sync import GitHubTarget
+    from llmapp_operator.github.sync import GitHubTarget
 
     github = app.spec.github
     assert github.token_secret_ref is not None
@@ -439,7 +441,7 @@ async def _github_target(app: LLMApp, deps: Deps) -> Any:
 def _record_from_status(data: Mapping[str, Any] | None) -> Any:
     if not data or not data.get("digest"):
         return None
-    from .github_sync import GitHubSyncRecord
+    from llmapp_operator.github.sync import GitHubSyncRecord
 
     return GitHubSyncRecord(
         environment=str(data.get("environment", "")),
@@ -466,7 +468,7 @@ async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Out
     github = app.spec.github
     if github.token_secret_ref is None or deps.github is None or not deps.settings.github_sync:
         return None
-    from .github_sync import DesiredGitHubState
+    from llmapp_operator.github.sync import DesiredGitHubState
 
     target = await _github_target(app, deps)
     desired = DesiredGitHubState(

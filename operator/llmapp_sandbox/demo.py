@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from ..config import PACKAGE_DIR, Settings, _default_modules
-from .cloud import running_moto, sandbox_aws_env
-from .cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
-from .github_emulator import GitHubEmulator, running_github
+from llmapp_operator.config import PACKAGE_DIR, Settings, _default_modules
+from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
+from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
+from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
 
 ROOT = PACKAGE_DIR.parent.parent
 EXAMPLE = ROOT / "examples" / "llmapp.yaml"
@@ -90,7 +90,7 @@ def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Se
 
 
 async def demo(workdir: pathlib.Path) -> int:
-    from .kube_emulator import running_apiserver
+    from llmapp_sandbox.apiserver.server import running_apiserver
 
     app = yaml.safe_load(EXAMPLE.read_text())
     namespace, name = app["metadata"]["namespace"], app["metadata"]["name"]

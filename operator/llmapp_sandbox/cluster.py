@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from .. import GROUP, PLURAL, VERSION
-from ..config import Settings
+from llmapp_operator import GROUP, PLURAL, VERSION
+from llmapp_operator.config import Settings
 
 USER_AGENT = "llmapp-sandbox-client"
 """How the emulator tells this test/demo client from the operator (Kopf, the kubernetes client)."""
@@ -112,7 +112,7 @@ class RunningOperator:
 @contextlib.asynccontextmanager
 async def running_operator(settings: Settings, deps: Any = None) -> AsyncIterator[RunningOperator]:
     """The real operator (`serve`) as a task in this loop; stopped cleanly on exit."""
-    from ..__main__ import build_deps, serve
+    from llmapp_operator.kopf_app.wiring import build_deps, serve
 
     deps = deps or build_deps(settings)
     stop, ready = asyncio.Event(), asyncio.Event()

@@ -14,8 +14,8 @@ from typing import Any
 
 import hcl2
 
-from .errors import PermanentError
-from .workspace import ModuleInfo
+from llmapp_operator.api.errors import PermanentError
+from llmapp_operator.api.workspace import ModuleInfo
 
 
 def load_module(name: str, modules: Mapping[str, pathlib.Path]) -> ModuleInfo:

@@ -21,7 +21,7 @@ from typing import TypeVar
 import github
 from github import Auth, Github, GithubException
 
-from .errors import PermanentError, TransientError
+from llmapp_operator.api.errors import PermanentError, TransientError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIGEST_SALT = b"llmapp-operator/github-sync/v1\0"

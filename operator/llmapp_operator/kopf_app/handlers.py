@@ -18,12 +18,15 @@ from typing import Any
 
 import kopf
 
-from . import FINALIZER, GROUP, PLURAL, VERSION, conditions, metrics, reconcile
-from .conditions import Outcome, Report
-from .config import Settings
-from .errors import Waiting
-from .model import InvalidSpec, LLMApp
-from .reconcile import Deps, Previous, Result
+from llmapp_operator import FINALIZER, GROUP, PLURAL, VERSION
+from llmapp_operator.api import conditions
+from llmapp_operator.api.conditions import Outcome, Report
+from llmapp_operator.api.errors import Waiting
+from llmapp_operator.api.spec import InvalidSpec, LLMApp
+from llmapp_operator.config import Settings
+from llmapp_operator.engine import reconcile
+from llmapp_operator.engine.reconcile import Deps, Previous, Result
+from llmapp_operator.obs import metrics
 
 ANNOTATION_PREFIX = "llmops.dev"
 registry = kopf.OperatorRegistry()

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import botocore.exceptions
 
-from .aws import aws_errors, client
+from llmapp_operator.cloud.clients import aws_errors, client
 
 Doc = Mapping[str, Any]  # one item as boto3 returns it (a service, a task, a target health description)
 

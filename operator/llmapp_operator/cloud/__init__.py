@@ -1,0 +1,1 @@
+"""AWS through boto3: the state backend, saved plans, app secrets and app health."""

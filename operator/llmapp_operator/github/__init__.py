@@ -1,0 +1,1 @@
+"""The GitHub glue: the app repository's environment variables and secrets (PyGithub)."""

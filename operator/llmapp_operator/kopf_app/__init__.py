@@ -1,0 +1,1 @@
+"""The only place that imports kopf: handlers, Kopf settings and the wiring of dependencies."""

@@ -1,0 +1,1 @@
+"""Kubernetes calls outside Kopf's own watch: Secrets, Jobs, the CRD install."""

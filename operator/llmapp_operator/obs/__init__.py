@@ -1,0 +1,1 @@
+"""Observability: logging with redaction, Prometheus metrics."""

@@ -1,0 +1,39 @@
+"""The review of one plan: policy, destroy protection and cost in one verdict (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmapp_operator.api.workspace import ReviewOptions
+from llmapp_operator.review.cost import UnknownRegion, estimate_monthly_cost, load_price_table
+from llmapp_operator.review.policy import destructive_changes, evaluate_policy
+
+
+@dataclass(frozen=True)
+class PlanReview:
+    violations: tuple[str, ...] = ()        # "RULE-ID address: why"
+    waived: tuple[str, ...] = ()
+    destructive: tuple[str, ...] = ()       # addresses of protected resources destroyed or replaced
+    monthly_cost: float | None = None
+    currency: str = ""
+    price_table_date: str = ""
+    cost_lines: tuple[str, ...] = field(default=())
+
+    @property
+    def violated_rules(self) -> tuple[str, ...]:
+        return tuple(sorted({item.split(" ", 1)[0] for item in self.violations}))
+
+
+# -- the plan JSON, walked once -------------------------------------------------------------------
+
+def review_plan(plan: Mapping[str, Any], options: ReviewOptions) -> PlanReview:
+    violations, waived = evaluate_policy(plan, options.policy_skip)
+    try:
+        table = load_price_table(options.region, options.price_override)
+    except UnknownRegion:
+        return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan))
+    monthly, lines = estimate_monthly_cost(plan, table)
+    return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan),
+                      monthly_cost=monthly, currency=table.currency, price_table_date=table.date, cost_lines=lines)
