@@ -69,7 +69,7 @@ async def environment(workdir: pathlib.Path, endpoint: str, bucket: str) -> Asyn
     settings = replace(Settings(), namespaces=(NS,), workdir=workdir, state_bucket=bucket,
                        aws_endpoint_url=endpoint, liveness_endpoint=None, retry_base_seconds=0.5,
                        retry_max_seconds=5, app_health=False)
-    async with running_apiserver([CRD]) as api:
+    async with running_apiserver([CRD], namespaces=[NS]) as api:
         use_kubeconfig(api.write_kubeconfig(workdir / "kubeconfig", NS))
         yield Env(api=api, client=ApiClient(api.url), settings=settings)
 
@@ -166,7 +166,7 @@ def _floor_ready(obj: dict[str, Any]) -> bool:
 async def scale(workdir: pathlib.Path, objects: int, which: str) -> dict[str, float]:
     """N objects created at once; the operator runs in its own process (its RSS is its own)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    async with running_apiserver([CRD]) as api:
+    async with running_apiserver([CRD], namespaces=[NS]) as api:
         kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", NS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "LLMAPP_NAMESPACES": NS,
                "LLMAPP_WORKDIR": str(workdir / "work"), "LLMAPP_LIVENESS_ENDPOINT": "", "LLMAPP_METRICS_PORT": "",

@@ -9,7 +9,7 @@ import pathlib
 import sys
 
 from llmapp_operator.config import Settings
-from llmapp_operator.kopf_app.wiring import serve
+from llmapp_operator.kopf_app.wiring import LeadershipLost, serve
 from llmapp_operator.kube.crd_install import ClusterUnreachable, install_crd
 from llmapp_operator.obs.logs import setup_logging
 
@@ -44,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterUnreachable as exc:
         print(f"llmapp-operator: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except LeadershipLost as exc:
+        print(f"llmapp-operator: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

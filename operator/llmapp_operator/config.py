@@ -90,10 +90,28 @@ class Settings:
     """A step (plan, apply) shows up in status and Events only once it has run this long: fast
     reconciles then cost no extra API writes, slow ones still show Planning/Applying live."""
 
-    peering: bool = False
-    """Kopf peering, so that exactly one of several replicas handles each object."""
+    leader_election: bool = False
+    """Run only while holding the leader Lease, so that of several replicas exactly one reconciles
+    (the others stand by and take over when it stops or dies). Kopf's peering cannot do this:
+    peers of equal priority pause each other."""
 
-    peering_name: str = "llmapp-operator"
+    leader_election_namespace: str = ""
+    """Namespace of the leader Lease; empty: the operator's own (POD_NAMESPACE, else the ServiceAccount's)."""
+
+    leader_election_name: str = "llmapp-operator"
+    """Name of the leader Lease."""
+
+    leader_identity: str = ""
+    """This replica's name in the Lease; empty: POD_NAME, else host name and process id."""
+
+    lease_duration_seconds: float = 15.0
+    """How long a standby waits after the holder's last renewal before it takes over (client-go's default)."""
+
+    lease_renew_deadline_seconds: float = 10.0
+    """A holder that cannot renew for this long stops reconciling (before anyone may take over)."""
+
+    lease_retry_seconds: float = 2.0
+    """How often candidates try and the holder renews."""
 
     github_variable_outputs: Mapping[str, str] = field(default_factory=lambda: dict(GITHUB_VARIABLE_OUTPUTS))
     """GitHub environment variable name -> the stack output it is set from. The defaults are the
@@ -201,8 +219,14 @@ class Settings:
             retry_base_seconds=float(env.get("LLMAPP_RETRY_BASE_SECONDS", base.retry_base_seconds)),
             retry_max_seconds=float(env.get("LLMAPP_RETRY_MAX_SECONDS", base.retry_max_seconds)),
             progress_delay_seconds=float(env.get("LLMAPP_PROGRESS_DELAY_SECONDS", base.progress_delay_seconds)),
-            peering=env.get("LLMAPP_PEERING", "false").lower() in {"1", "true", "yes"},
-            peering_name=env.get("LLMAPP_PEERING_NAME", base.peering_name),
+            leader_election=env.get("LLMAPP_LEADER_ELECTION", "false").lower() in {"1", "true", "yes"},
+            leader_election_namespace=env.get("LLMAPP_LEADER_ELECTION_NAMESPACE", base.leader_election_namespace),
+            leader_election_name=env.get("LLMAPP_LEADER_ELECTION_NAME", base.leader_election_name),
+            leader_identity=env.get("LLMAPP_LEADER_IDENTITY", base.leader_identity),
+            lease_duration_seconds=float(env.get("LLMAPP_LEASE_DURATION_SECONDS", base.lease_duration_seconds)),
+            lease_renew_deadline_seconds=float(env.get("LLMAPP_LEASE_RENEW_DEADLINE_SECONDS",
+                                                       base.lease_renew_deadline_seconds)),
+            lease_retry_seconds=float(env.get("LLMAPP_LEASE_RETRY_SECONDS", base.lease_retry_seconds)),
             github_variable_outputs=_pairs(env.get("LLMAPP_GITHUB_VARIABLES"), base.github_variable_outputs),
             liveness_endpoint=env.get("LLMAPP_LIVENESS_ENDPOINT", base.liveness_endpoint) or None,
             metrics_port=int(env.get("LLMAPP_METRICS_PORT", "9090") or 0) or None,
@@ -247,8 +271,13 @@ class Settings:
             "LLMAPP_RETRY_BASE_SECONDS": repr(self.retry_base_seconds),
             "LLMAPP_RETRY_MAX_SECONDS": repr(self.retry_max_seconds),
             "LLMAPP_PROGRESS_DELAY_SECONDS": repr(self.progress_delay_seconds),
-            "LLMAPP_PEERING": "true" if self.peering else "false",
-            "LLMAPP_PEERING_NAME": self.peering_name,
+            "LLMAPP_LEADER_ELECTION": "true" if self.leader_election else "false",
+            "LLMAPP_LEADER_ELECTION_NAMESPACE": self.leader_election_namespace,
+            "LLMAPP_LEADER_ELECTION_NAME": self.leader_election_name,
+            "LLMAPP_LEADER_IDENTITY": self.leader_identity,
+            "LLMAPP_LEASE_DURATION_SECONDS": repr(self.lease_duration_seconds),
+            "LLMAPP_LEASE_RENEW_DEADLINE_SECONDS": repr(self.lease_renew_deadline_seconds),
+            "LLMAPP_LEASE_RETRY_SECONDS": repr(self.lease_retry_seconds),
             "LLMAPP_GITHUB_VARIABLES": ",".join(f"{k}={v}" for k, v in self.github_variable_outputs.items()),
             "LLMAPP_LIVENESS_ENDPOINT": self.liveness_endpoint or "",
             "LLMAPP_METRICS_PORT": str(self.metrics_port or ""),
@@ -270,6 +299,23 @@ class Settings:
             "LLMAPP_JOB_TTL_SECONDS": str(self.job_ttl_seconds),
             "LLMAPP_JOB_POLL_SECONDS": repr(self.job_poll_seconds),
         }
+
+
+def own_namespace() -> str:
+    """The Pod's namespace: POD_NAMESPACE (downward API), else the ServiceAccount's, else default."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def own_identity() -> str:
+    """A replica's name in the leader Lease: POD_NAME (the chart sets it), else host and process."""
+    import socket
+
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
 
 
 def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:

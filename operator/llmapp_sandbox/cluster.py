@@ -23,11 +23,20 @@ USER_AGENT = "llmapp-sandbox-client"
 """How the emulator tells this test/demo client from the operator (Kopf, the kubernetes client)."""
 
 
+class ApiRefused(Exception):
+    """The API server refused a request; `message` is its own explanation (what kubectl prints)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+
 class ApiClient:
     """The few REST calls `kubectl apply/get/delete` make, over aiohttp (no kubeconfig parsing)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.token = token
 
     def _path(self, namespace: str, name: str | None = None, *, plural: str = PLURAL,
               group: str | None = GROUP, version: str = VERSION) -> str:
@@ -36,13 +45,17 @@ class ApiClient:
         return f"{path}/{name}" if name else path
 
     async def _call(self, method: str, url: str, body: Any = None, content_type: str | None = None) -> Any:
-        headers = {"User-Agent": USER_AGENT, **({"Content-Type": content_type} if content_type else {})}
+        headers = {"User-Agent": USER_AGENT, **({"Content-Type": content_type} if content_type else {}),
+                   **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
         async with aiohttp.ClientSession() as session, session.request(
             method, url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
         ) as response:
             if response.status == 404:
                 return None
-            response.raise_for_status()
+            if response.status >= 400:
+                body = await response.json(content_type=None)
+                body = body if isinstance(body, dict) else {}
+                raise ApiRefused(response.status, str(body.get("reason", "")), str(body.get("message", "")))
             return await response.json()
 
     async def create(self, obj: Mapping[str, Any]) -> Any:
@@ -65,6 +78,8 @@ class ApiClient:
     async def events(self, namespace: str, name: str | None = None) -> list[dict[str, Any]]:
         result = await self._call("GET", self._path(namespace, plural="events", group=None, version="v1"))
         items = (result or {}).get("items", [])
+        # An API server lists in key (name) order; Event names are random: order them as they happened.
+        items.sort(key=lambda e: int(e["metadata"].get("resourceVersion") or 0))
         return [e for e in items if name is None or e.get("involvedObject", {}).get("name") == name]
 
     async def wait_for(self, namespace: str, name: str, predicate: Any, timeout: float = 60.0,

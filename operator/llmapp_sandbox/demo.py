@@ -100,9 +100,10 @@ async def demo(workdir: pathlib.Path) -> int:
     github = GitHubEmulator(tokens={SANDBOX_GITHUB_TOKEN: {repository}})
     github.add_repository(repository)
     with sandbox_aws_env(), running_moto() as endpoint:
-        async with running_apiserver([crd]) as apiserver, running_github(github) as github_url:
+        async with running_apiserver([crd], namespaces=[namespace]) as apiserver, running_github(github) as github_url:
             use_kubeconfig(apiserver.write_kubeconfig(workdir / "kubeconfig", namespace))
-            say(f"  Kubernetes API (kmock) : {apiserver.url}  — CRD llmapps.llmops.dev installed")
+            say(f"  Kubernetes API (emulator): {apiserver.url}  — CRD llmapps.llmops.dev admitted, "
+                f"namespace {namespace}")
             say(f"  AWS (moto server)      : {endpoint}  — Terraform state, locks, Secrets Manager")
             say(f"  GitHub API (emulator)  : {github_url}  — repository {repository}")
             say("  Terraform module       : terraform/sandbox (terraform_data, same contract as terraform/stack)")

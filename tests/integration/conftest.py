@@ -35,6 +35,7 @@ from llmapp_operator.runners.local import LocalRunner
 from llmapp_sandbox.apiserver.server import RunningApiServer, running_apiserver
 from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_sandbox.cluster import ApiClient, running_operator, use_kubeconfig
+from tests.chart_render import RELEASE_NAMESPACE, rbac_objects
 from tests.conftest import REPO, TERRAFORM
 from tests.secrets_scan import leaks
 
@@ -82,22 +83,40 @@ class Sandbox:
 SandboxFactory = Callable[..., contextlib.AbstractAsyncContextManager[Sandbox]]
 
 
+# The chart's RBAC the operator runs under in every sandbox (cluster-wide, the job runner enabled):
+# a call it does not grant is refused by the emulator and fails the test.
+CHART_VALUES: dict[str, Any] = {"jobRunner": {"enabled": True, "namespaces": [NS]}}
+OPERATOR_ACCOUNT = (RELEASE_NAMESPACE, "llmapp-operator")
+RUNNER_ACCOUNT = (NS, "llmapp-terraform")
+
+
 @pytest.fixture
 def open_sandbox(settings: Settings, deps: Deps, s3, tmp_path: pathlib.Path) -> SandboxFactory:
     """API server + the real operator, opened inside the test's own task.
+
+    The operator runs as the chart's ServiceAccount under enforced RBAC (from the rendered chart)
+    and OwnerReferencesPermissionEnforcement; the test's client is an administrator. Any request
+    the chart does not grant fails the test at the end, unless it passes `allow_denied=True`.
 
     Kopf waits 5 s at exit for tasks that appeared after it started; a fixture's teardown runs
     in such a task, the test body does not.
     """
     @contextlib.asynccontextmanager
-    async def open_(**overrides: Any) -> AsyncIterator[Sandbox]:
+    async def open_(*, allow_denied: bool = False, chart_values: dict[str, Any] | None = None,
+                    **overrides: Any) -> AsyncIterator[Sandbox]:
         """`overrides` replace operator settings for this sandbox (e.g. progress_delay_seconds)."""
         local = replace(settings, namespaces=(NS,), **overrides)
         local_deps = replace(deps, settings=local, job_runner=JobRunner(local))
-        async with running_apiserver([CRD]) as api:
-            use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
+        async with running_apiserver([CRD], rbac=True, owner_references_enforcement=True) as api:
+            api.server.apply_manifests([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+                                        *rbac_objects(CHART_VALUES if chart_values is None else chart_values)])
+            token = api.server.tokens.mint_service_account_token(*OPERATOR_ACCOUNT)
+            use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS, token=token))
             async with running_operator(local, local_deps):
-                yield Sandbox(api=api, client=ApiClient(api.url), settings=local, deps=local_deps, s3=s3)
+                yield Sandbox(api=api, client=ApiClient(api.url, token=api.admin_token), settings=local,
+                              deps=local_deps, s3=s3)
+            if not allow_denied:
+                assert not api.server.denied, f"RBAC refused calls the chart does not grant: {api.server.denied}"
 
     return open_
 
@@ -202,7 +221,7 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         workdir=tmp_path / "work",
         terraform_binary=str(wrapper),
         modules={**base.modules, "failing-destroy": FIXTURES / "failing-destroy",
-                 "slow-apply": FIXTURES / "slow-apply"},
+                 "slow-apply": FIXTURES / "slow-apply", "wide": FIXTURES / "wide"},
         state_bucket=bucket,
         aws_endpoint_url=moto_endpoint,
         retry_base_seconds=0.2,
@@ -270,16 +289,16 @@ def secrets_scan(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixtur
     import logging
 
     from llmapp_operator.obs.redaction import RedactingFilter
-    from llmapp_sandbox.apiserver.server import SandboxApiServer
+    from llmapp_sandbox.apiserver.server import ApiServer
 
-    servers: list[SandboxApiServer] = []
-    register_builtins = SandboxApiServer.register_builtins
+    servers: list[ApiServer] = []
+    init = ApiServer.__init__
 
-    def recording(self: SandboxApiServer) -> None:  # every API server the test starts
+    def recording(self: ApiServer, *args: Any, **kwargs: Any) -> None:  # every API server the test starts
+        init(self, *args, **kwargs)
         servers.append(self)
-        register_builtins(self)
 
-    monkeypatch.setattr(SandboxApiServer, "register_builtins", recording)
+    monkeypatch.setattr(ApiServer, "__init__", recording)
     endpoint = request.getfixturevalue("moto_endpoint") if "moto_endpoint" in request.fixturenames else None
     redacting = RedactingFilter()  # the operator's own handler filter, as in production
     caplog.handler.addFilter(redacting)
@@ -292,7 +311,9 @@ def secrets_scan(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixtur
         (f"log record {r.name}", caplog.handler.format(r)) for r in caplog.get_records("call")]
     for server in servers:
         for plural in ("llmapps", "events"):
-            texts += [(f"{plural} {o['metadata'].get('name')}", json.dumps(o)) for o in server.peek_objects(plural)]
+            with contextlib.suppress(KeyError):   # a server without the CRD serves no llmapps
+                texts += [(f"{plural} {o['metadata'].get('name')}", json.dumps(o))
+                          for o in server.peek_objects(plural)]
     if endpoint is not None:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         for bucket in s3.list_buckets().get("Buckets", []):

@@ -254,7 +254,7 @@ async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, 
     from tests.integration.operator_process import OperatorProcess
 
     local = replace(settings, namespaces=(NS,), drift_tick_seconds=0.5)
-    async with running_apiserver([CRD]) as api:
+    async with running_apiserver([CRD], namespaces=[NS]) as api:
         client = ApiClient(api.url)
         operator = OperatorProcess(local, api, tmp_path)
         await operator.start()

@@ -127,7 +127,7 @@ async def test_a_restarted_operator_adopts_the_running_job_instead_of_starting_a
     from tests.integration.conftest import CRD
 
     local = replace(settings, namespaces=(NS,), **JOB_SETTINGS)
-    async with running_apiserver([CRD]) as api:
+    async with running_apiserver([CRD], namespaces=[NS]) as api:
         use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
         sandbox = Sandbox(api=api, client=ApiClient(api.url), settings=local, deps=deps, s3=s3)
         async with playing(sandbox, tmp_path, fates=["hold"]) as player:
@@ -160,7 +160,7 @@ async def test_jobs_are_refused_with_a_clear_message_when_the_runner_is_not_conf
             return (condition(obj, "Stalled") or {}).get("status") == "True"
 
         obj = await sandbox.client.wait_for(NS, "rags", stalled, timeout=30)
-        assert condition(obj, "Stalled")["reason"] == "JobRunnerUnconfigured"
+        assert condition(obj, "Stalled")["reason"] == "JobRunnerNotEnabled"
         assert "LLMAPP_JOB_IMAGE" in obj["status"]["lastError"]
         assert sandbox.api.server.list_objects("jobs", NS) == []
 

@@ -61,7 +61,7 @@ async def test_sigkill_and_restart_converges_without_loss(
     print(f"kill point: {step} + {delay}s (LLMAPP_FAULT_SEED={SEED})")
     settings = replace(settings, namespaces=(NS,))
     key = state_key(settings.state_key_prefix, NS, "rags")
-    async with running_apiserver([CRD]) as api:
+    async with running_apiserver([CRD], namespaces=[NS]) as api:
         client = ApiClient(api.url)
         operator = OperatorProcess(settings, api, tmp_path)
         await client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai", "namespace": NS},

@@ -193,9 +193,10 @@ async def test_timeout_stops_the_run_and_releases_the_lock(deps: Deps, s3, setti
         f'exec {settings.terraform_binary} "$@"\n'
     )
     slow.chmod(0o755)
-    slow_settings = replace(settings, terraform_binary=str(slow))
+    # The spec's timeout is at least 1m (CRD and model); the operator's default is what a test can shorten.
+    slow_settings = replace(settings, terraform_binary=str(slow), default_timeout_seconds=2)
     slow_deps = replace(deps, settings=slow_settings, runner=LocalRunner(slow_settings))
-    app = make_app(terraform={"module": "sandbox", "timeout": "2s"})
+    app = make_app(terraform={"module": "sandbox"})
 
     result = await converge(app, slow_deps, Previous())
     assert result.transient and result.report.reason == "TerraformTimeout"
@@ -207,7 +208,8 @@ async def test_timeout_stops_the_run_and_releases_the_lock(deps: Deps, s3, setti
 
 
 async def test_invalid_module_vars_fail_before_any_run(deps: Deps, terraform_log: TerraformLog) -> None:
-    app = make_app(terraform={"module": "sandbox", "vars": {"no_such_variable": 1}})
+    # "wide" is a platform module to the CRD (not built in): only the operator knows its variables.
+    app = make_app(terraform={"module": "wide", "vars": {"no_such_variable": "1"}})
     result = await converge(app, deps, Previous())
     assert result.report.outcome is Outcome.STALLED
     assert "no_such_variable" in result.report.message

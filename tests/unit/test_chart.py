@@ -16,7 +16,8 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kuberne
 CHART = REPO / "charts" / "llmapp-operator"
 KUBERNETES_VERSION = "1.32.0"
 FULL_VALUES = yaml.safe_load((CHART / "ci" / "full-values.yaml").read_text())
-NOT_IN_CORE_SCHEMAS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}  # custom resources
+NOT_IN_CORE_SCHEMAS = {"ServiceMonitor"}  # custom resources
+HA_VALUES = yaml.safe_load((CHART / "ci" / "ha-values.yaml").read_text())
 
 
 def render(values: dict[str, Any] | None = None, name: str = "llmapp-operator") -> list[dict[str, Any]]:
@@ -36,7 +37,20 @@ def operator_env(objects: list[dict[str, Any]]) -> dict[str, str]:
 
 def test_chart_crd_is_the_single_source() -> None:
     assert (CHART / "files" / "llmapp-crd.yaml").read_bytes() == (REPO / "crds" / "llmapp.yaml").read_bytes(), (
-        "charts/llmapp-operator/files/llmapp-crd.yaml differs from crds/llmapp.yaml: copy it over")
+        "charts/llmapp-operator/files/llmapp-crd.yaml differs from crds/llmapp.yaml: run make crd")
+
+
+@pytest.mark.parametrize("values", [{}, HA_VALUES, FULL_VALUES, {"replicas": 3, "jobRunner": {"enabled": True}}],
+                         ids=["defaults", "ha", "full", "three-replicas"])
+def test_no_object_of_a_kind_whose_crd_is_in_the_same_release(values: dict[str, Any]) -> None:
+    """Helm maps every object of a release before it creates any: an object whose CRD comes in the same
+    release has no mapping yet and the install fails (`no matches for kind ...`). Kopf's peering CRD
+    and its KopfPeering objects did exactly that."""
+    objects = render(values)
+    defined = {(crd["spec"]["group"], crd["spec"]["names"]["kind"])
+               for crd in by_kind(objects, "CustomResourceDefinition")}
+    shipped = {(o["apiVersion"].split("/")[0] if "/" in o["apiVersion"] else "", o["kind"]) for o in objects}
+    assert not defined & shipped, f"objects of kinds defined in the same release: {sorted(defined & shipped)}"
 
 
 def test_helm_lint_is_clean() -> None:
@@ -61,24 +75,27 @@ def test_every_object_is_valid_for_the_supported_kubernetes(values: dict[str, An
 def test_defaults_render_the_operator_with_cluster_rbac_and_the_kept_crd() -> None:
     objects = render()
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Service",
-                     "ServiceAccount"]
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role",
+                     "RoleBinding", "Service", "ServiceAccount"]
     crd = by_kind(objects, "CustomResourceDefinition")[0]
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     source = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
     assert crd["spec"] == source["spec"], "the rendered CRD must be crds/llmapp.yaml (labels aside)"
     env = operator_env(objects)
-    assert env["LLMAPP_PEERING"] == "false" and env["LLMAPP_NAMESPACES"] == ""
+    assert env["LLMAPP_LEADER_ELECTION"] == "true" and env["LLMAPP_NAMESPACES"] == ""
     assert env["LLMAPP_WORKDIR"] == "/work" and env["LLMAPP_LOG_FORMAT"] == "json"
     deployment = by_kind(objects, "Deployment")[0]
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # never two operators on one object
+    # The new pod stands by until the old one releases the leader Lease: never two operators at once.
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert by_kind(render({"leaderElection": {"enabled": False}}), "Deployment")[0]["spec"]["strategy"]["type"] == \
+        "Recreate"
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "--skip-crd"]
 
 
 def test_env_names_are_the_ones_the_operator_reads() -> None:
     from llmapp_operator.config import Settings
 
-    known = set(Settings().to_env()) | {"LLMAPP_RESYNC_SECONDS", "LLMAPP_DRIFT_TICK_SECONDS"}
+    known = set(Settings().to_env()) | {"LLMAPP_RESYNC_SECONDS", "LLMAPP_DRIFT_TICK_SECONDS", "POD_NAME"}
     assert set(operator_env(render(FULL_VALUES))) - {"AWS_REGION"} <= known
 
 
@@ -89,16 +106,19 @@ def test_full_values_turn_every_knob() -> None:
     assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
     roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
-    assert all(any(rule["resources"] == ["kopfpeerings"] for rule in r["rules"]) for r in roles)
     assert all(any(rule["resources"] == ["jobs"] for rule in r["rules"]) for r in roles)  # the job runner is on
     runner_roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp-terraform"]
     assert [(r["metadata"]["namespace"], r["rules"]) for r in runner_roles] == [
         ("team-a", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}])]
     runner_account = next(a for a in by_kind(objects, "ServiceAccount") if a["metadata"]["name"] == "llmapp-terraform")
     assert runner_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/llmapp-terraform")
-    assert sorted(p["metadata"]["namespace"] for p in by_kind(objects, "KopfPeering")) == ["team-a", "team-b"]
+    leader = next(r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp-leader")
+    assert leader["metadata"]["namespace"] == "llmapp-system"
+    assert {(tuple(r["resources"]), tuple(r.get("resourceNames", ())), tuple(r["verbs"])) for r in leader["rules"]} == {
+        (("leases",), (), ("create",)), (("leases",), ("llmapp",), ("get", "update"))}
     env = operator_env(objects)
-    assert env["LLMAPP_PEERING"] == "true" and env["LLMAPP_NAMESPACES"] == "team-a,team-b"
+    assert env["LLMAPP_LEADER_ELECTION"] == "true" and env["LLMAPP_NAMESPACES"] == "team-a,team-b"
+    assert env["LLMAPP_LEADER_ELECTION_NAME"] == "llmapp" and env["LLMAPP_LEADER_ELECTION_NAMESPACE"] == "llmapp-system"
     assert env["LLMAPP_LOCK_TABLE"] == "terraform-locks" and env["LLMAPP_METRICS_PORT"] == "9191"
     monitor = by_kind(objects, "ServiceMonitor")[0]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"

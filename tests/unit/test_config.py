@@ -14,7 +14,7 @@ def test_defaults_are_usable() -> None:
     assert set(settings.modules) == {"stack", "sandbox"}
     assert settings.lock_table is None
     assert settings.github_variable_outputs == GITHUB_VARIABLE_OUTPUTS
-    assert not settings.peering
+    assert not settings.leader_election
 
 
 def test_environment_overrides() -> None:
@@ -23,7 +23,7 @@ def test_environment_overrides() -> None:
         "LLMAPP_MAX_CONCURRENT_RUNS": "8",
         "LLMAPP_MODULES": "custom=/opt/modules/custom",
         "LLMAPP_LOCK_TABLE": "locks",
-        "LLMAPP_PEERING": "true",
+        "LLMAPP_LEADER_ELECTION": "true",
         "LLMAPP_GITHUB_VARIABLES": "CLUSTER=ecs_cluster_name,SERVICE=ecs_service_name",
         "LLMAPP_LIVENESS_ENDPOINT": "",
     })
@@ -31,7 +31,7 @@ def test_environment_overrides() -> None:
     assert settings.max_concurrent_runs == 8
     assert settings.modules["custom"] == pathlib.Path("/opt/modules/custom")
     assert "stack" in settings.modules
-    assert settings.lock_table == "locks" and settings.peering
+    assert settings.lock_table == "locks" and settings.leader_election
     assert settings.github_variable_outputs == {"CLUSTER": "ecs_cluster_name", "SERVICE": "ecs_service_name"}
     assert settings.liveness_endpoint is None
 
@@ -45,7 +45,9 @@ def test_to_env_round_trips_every_setting_a_second_process_needs() -> None:
         default_timeout_seconds=99, lock_timeout_seconds=3, state_bucket="b", state_region="eu-west-1",
         state_key_prefix="p", lock_table="t",
         state_max_retries=1, aws_endpoint_url="http://127.0.0.1:1", retry_base_seconds=0.25,
-        retry_max_seconds=2.5, progress_delay_seconds=0.0, peering=True, peering_name="n",
+        retry_max_seconds=2.5, progress_delay_seconds=0.0, leader_election=True, leader_election_namespace="ops",
+        leader_election_name="n", leader_identity="pod-1", lease_duration_seconds=9.0, lease_renew_deadline_seconds=6.0,
+        lease_retry_seconds=1.0,
         github_variable_outputs={"A": "a"}, liveness_endpoint=None, metrics_port=9191, log_level="DEBUG",
         log_format="json", default_runner="job", job_image="img:2", job_service_account="sa",
         job_env_secret="creds", job_cpu="2", job_memory="3Gi", job_ttl_seconds=60, job_poll_seconds=0.5,

@@ -30,7 +30,7 @@ def test_minimal_spec_gets_documented_defaults() -> None:
     assert app.spec.terraform.module == "stack"
     assert app.spec.deletion_policy.value == "Delete"
     assert app.github_environment == "dev"
-    assert app.spec.terraform.timeout_seconds == 1800
+    assert app.spec.terraform.timeout_seconds is None   # the operator's default (LLMAPP_RUN_TIMEOUT_SECONDS)
 
 
 def test_github_environment_override() -> None:

@@ -74,12 +74,13 @@ def test_env_order_does_not_change_the_digest() -> None:
 
 
 def test_passthrough_vars_are_checked_against_the_module() -> None:
-    ws = render(app(terraform={"vars": {"extra_knob": 7}}), SETTINGS, MODULE)
-    assert ws.tfvars["extra_knob"] == 7
+    # A platform module (unknown to the CRD): its variables are checked here, before any run.
+    ws = render(app(terraform={"module": "custom", "vars": {"extra_knob": "7"}}), SETTINGS, MODULE)
+    assert ws.tfvars["extra_knob"] == "7"   # a string; Terraform converts it to the variable's type
     with pytest.raises(InvalidSpec, match="declares no variable nope"):
-        render(app(terraform={"vars": {"nope": 1}}), SETTINGS, MODULE)
-    with pytest.raises(InvalidSpec, match="task_cpu"):
-        render(app(terraform={"vars": {"task_cpu": 1}}), SETTINGS, MODULE)
+        render(app(terraform={"module": "custom", "vars": {"nope": "1"}}), SETTINGS, MODULE)
+    with pytest.raises(InvalidSpec, match="task_cpu"):   # refused by the spec model (and the CRD) already
+        render(app(terraform={"module": "custom", "vars": {"task_cpu": "1"}}), SETTINGS, MODULE)
 
 
 def test_module_required_variable_must_be_provided() -> None:

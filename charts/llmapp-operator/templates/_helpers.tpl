@@ -35,13 +35,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* Kopf peering: on whenever more than one replica runs. */}}
-{{- define "llmapp-operator.peering" -}}
-{{- if gt (int .Values.replicas) 1 -}}true{{- end -}}
-{{- end -}}
-
-{{/* The peering object's name (LLMAPP_PEERING_NAME). */}}
-{{- define "llmapp-operator.peeringName" -}}
+{{/* The leader Lease's name (LLMAPP_LEADER_ELECTION_NAME), in the release namespace. */}}
+{{- define "llmapp-operator.leaseName" -}}
 {{- include "llmapp-operator.fullname" . -}}
 {{- end -}}
 
@@ -69,10 +64,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: ["get"]
 {{- if .Values.jobRunner.enabled }}
 # Job runner: one Job per Terraform step, found again by its labels after a restart (list), and
-# read until it finishes (get). Never deleted by the operator: ttlSecondsAfterFinished does that.
+# read until it finishes (get); ttlSecondsAfterFinished removes finished ones. The operator deletes
+# a Job only when the Job's request ConfigMap could not be created (a Job never left waiting).
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "get", "list"]
+  verbs: ["create", "get", "list", "delete"]
 # The Job's request (inputs, no secrets) is created by the operator; its result is read back.
 - apiGroups: [""]
   resources: ["configmaps"]
@@ -87,10 +83,3 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: ["get"]
 {{- end }}
 {{- end }}
-{{- define "llmapp-operator.peeringRules" -}}
-# Kopf peering: replicas announce themselves and watch each other; exactly one handles objects.
-- apiGroups: ["kopf.dev"]
-  resources: ["{{ .resource }}"]
-  verbs: ["get", "list", "watch", "patch"]
-{{- end }}
-

@@ -1,9 +1,15 @@
-"""The LLMApp resource as typed values: parsing is validation.
+"""The LLMApp spec as typed values: the one source of the CRD's schema, and parsing is validation.
 
-The CRD's openAPIV3Schema and CEL rules reject most bad input at `kubectl apply`; this module
-mirrors those rules so that the operator never trusts a stored object blindly (older CRD
-versions, `kubectl replace --validate=false`, a schema pruned by an older API server) and so
-that both layers are unit-tested. Pure: no I/O.
+`api/crd.py` generates `crds/llmapp.yaml` from these models: every field's type, bound, default
+and description, and every rule the schema cannot say as a CEL rule (`x-kubernetes-validations`)
+beside the Python check that mirrors it. So the API server rejects at `kubectl apply` what the
+operator would reject later, and a spec the server accepts parses here (a property test runs both
+on generated specs). The operator still never trusts a stored object blindly: older CRD versions,
+`--validate=false` and restores from backups skip admission.
+
+Every string, list and map is bounded, so that no object the CRD admits can outgrow the API
+server's limits (256 KiB of annotations, where `kubectl apply` keeps the whole spec; 1.5 MiB per
+object): see SPEC_BYTES_BUDGET and its test. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,15 +22,38 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-# GitHub: owner 1-39 chars of [A-Za-z0-9-], repository of [A-Za-z0-9._-]; no "..", no slashes
-# beyond the one separator. Anything else (path traversal, shell metacharacters) is rejected.
-REPOSITORY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$"
+# -- patterns (RE2-compatible: the API server evaluates them with Go's regexp) ---------------------
+# GitHub: owner 1-39 chars of [A-Za-z0-9-], repository of [A-Za-z0-9._-]; "." and ".." are not names.
+REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
 ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# A Kubernetes object name (DNS-1123 subdomain) and a Secret data key (IsConfigMapKey).
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
 MODULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+MODULE_VARIABLE_PATTERN = r"^[a-z_][a-z0-9_]*$"
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+VPC_CIDR_PATTERN = rf"^({_OCTET}\.){{3}}{_OCTET}/(1[6-9]|2[0-4])$"
+IMAGE_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._/:@-]*)?$"
+RULE_ID_PATTERN = r"^(LLMAPP-[A-Z0-9-]+|CKV2?_[A-Z0-9_]+)$"   # built-in rules and Checkov checks
+
+# -- bounds ---------------------------------------------------------------------------------------
+NAME_LENGTH = 128          # environment variable, GitHub variable/secret and module variable names
+ENV_ENTRIES = 32
+ENV_VALUE_LENGTH = 2048
+ENV_VALUES_TOTAL = 4096    # characters over all values of one map
+SECRET_ENTRIES = 32
+MODULE_VARS = 16
+MODULE_VAR_VALUE_LENGTH = 512
+MODULE_VARS_TOTAL = 2048
+MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 60, 24 * 3600
+MIN_DRIFT_SECONDS = 1   # the drift timer's tick (LLMAPP_DRIFT_TICK_SECONDS) bounds how often checks really run
+SPEC_BYTES_BUDGET = 128 * 1024
+"""The largest `spec` the CRD admits, serialised as `kubectl apply` keeps it in its
+last-applied-configuration annotation (escapes counted at 6 bytes), stays below this. The API
+server allows 256 KiB of annotations in all: the rest is the user's own."""
 
 # The Fargate task sizes AWS accepts: cpu units -> allowed memory (MiB).
 FARGATE_SIZES: Mapping[int, frozenset[int]] = {
@@ -37,49 +66,189 @@ FARGATE_SIZES: Mapping[int, frozenset[int]] = {
     16384: frozenset(range(32768, 122880 + 1, 8192)),
 }
 
+# Module variables the operator sets from the spec: never settable through spec.terraform.vars.
+STANDARD_VARIABLES = (
+    "name", "environment", "aws_region", "github_repository", "github_environment", "container_port",
+    "task_cpu", "task_memory", "desired_count", "health_check_path", "image", "app_environment",
+    "app_secret_arns", "vpc_cidr", "az_count", "single_nat_gateway", "tags",
+)
+# The variables of the built-in modules an object may set; generated from terraform/*/variables.tf
+# by `make crd` and checked against the modules by a test (platform modules are checked at run time).
+BUILTIN_MODULE_VARIABLES: Mapping[str, tuple[str, ...]] = {
+    "stack": ("alb_log_retention_days", "certificate_arn", "create_github_oidc_provider", "ecr_keep_images"),
+    "sandbox": ("alb_log_retention_days", "certificate_arn", "create_github_oidc_provider", "ecr_keep_images"),
+}
+
+
+def cel(rule: str, message: str, *, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
+    """One `x-kubernetes-validations` entry."""
+    entry = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def k8s(*rules: dict[str, str], **extensions: Any) -> dict[str, Any]:
+    """Schema keywords the generator copies as they are (CEL rules, list types, defaults)."""
+    extra: dict[str, Any] = {f"x-kubernetes-{key.replace('_', '-')}": value for key, value in extensions.items()}
+    if rules:
+        extra["x-kubernetes-validations"] = list(rules)
+    return extra
+
+
+def _map_rules(kind: str, *, values_total: int, extra_key_rule: str = "", extra_key_text: str = "") -> dict[str, Any]:
+    """Names of a string map: syntax and length per key (the schema cannot bound keys), plus a
+    bound on the characters of all values together."""
+    key_rule = f"k.matches('{ENV_NAME_PATTERN}') && size(k) <= {NAME_LENGTH}" + extra_key_rule
+    return k8s(
+        cel(f"self.all(k, {key_rule})",
+            f"{kind} names are letters, digits and underscores, not starting with a digit, at most "
+            f"{NAME_LENGTH} characters{extra_key_text}"),
+        cel(f"self.map(k, size(self[k])).sum() <= {values_total}",
+            f"{kind} values may hold {values_total} characters in all (the object must stay within the "
+            "API server's size limits)"),
+    )
+
+
+def _check_names(kind: str, names: Any, *, no_github_prefix: bool = False) -> None:
+    bad = sorted(n for n in names if not re.match(ENV_NAME_PATTERN, n) or len(n) > NAME_LENGTH
+                 or (no_github_prefix and n.upper().startswith("GITHUB_")))
+    if bad:
+        rule = ", not starting with GITHUB_" if no_github_prefix else ""
+        raise ValueError(f"invalid {kind} name(s) {', '.join(bad)}: letters, digits and underscores, "
+                         f"not starting with a digit, at most {NAME_LENGTH} characters{rule}")
+
+
+def _check_total(kind: str, values: Any, total: int) -> None:
+    if sum(len(v) for v in values) > total:
+        raise ValueError(f"{kind} values may hold {total} characters in all")
+
+
+def _check_case_unique(kind: str, names: list[str]) -> None:
+    folded = [n.upper() for n in names]
+    twins = sorted({n for n in names if folded.count(n.upper()) > 1})
+    if twins:
+        raise ValueError(f"{kind} names are case-insensitive in GitHub; used twice: {', '.join(twins)}")
+
 
 class Model(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are an error, not ignored."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+                              use_attribute_docstrings=True)
 
 
 class SecretKeyRef(Model):
-    name: Annotated[str, Field(min_length=1, max_length=253, pattern=K8S_NAME_PATTERN)]
-    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+    """A key of a Secret in the LLMApp's namespace."""
+
+    model_config = ConfigDict(json_schema_extra=k8s(
+        cel("self.key != '.' && !self.key.startsWith('..')", "key must not be '.' or start with '..'",
+            field_path=".key")))
+
+    name: Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+    """Secret name."""
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)]
+    """Key within the Secret."""
+
+    @model_validator(mode="after")
+    def _key_not_dots(self) -> SecretKeyRef:
+        if self.key == "." or self.key.startswith(".."):
+            raise ValueError("key must not be '.' or start with '..'")
+        return self
 
 
 class ValueFrom(Model):
+    """Where the value comes from."""
+
     secret_key_ref: SecretKeyRef
+    """A key of a Secret in the LLMApp's namespace."""
 
 
 class SecretValue(Model):
-    name: Annotated[str, Field(min_length=1, max_length=255, pattern=ENV_NAME_PATTERN)]
+    """One secret environment variable."""
+
+    name: Annotated[str, Field(min_length=1, max_length=NAME_LENGTH, pattern=ENV_NAME_PATTERN)]
+    """Environment variable name in the container."""
     value_from: ValueFrom
+    """Where the value comes from."""
+
+
+class GitHubSecret(Model):
+    """One GitHub environment secret."""
+
+    name: Annotated[str, Field(min_length=1, max_length=NAME_LENGTH, pattern=ENV_NAME_PATTERN,
+                               json_schema_extra=k8s(cel("!self.upperAscii().startsWith('GITHUB_')",
+                                                         "GitHub secret names must not start with GITHUB_")))]
+    """Secret name in GitHub: letters, digits and underscores, not starting with a digit or GITHUB_
+    (GitHub stores it upper-case)."""
+    value_from: ValueFrom
+    """Where the value comes from."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_github(cls, name: str) -> str:
+        _check_names("GitHub secret", [name], no_github_prefix=True)
+        return name
 
 
 class AwsSpec(Model):
-    region: Annotated[str, Field(pattern=REGION_PATTERN)]
+    """Where in AWS the app runs. Credentials come from the operator's identity, never from the spec."""
+
+    region: Annotated[str, Field(max_length=32, pattern=REGION_PATTERN, json_schema_extra=k8s(
+        cel("self == oldSelf", "spec.aws.region is immutable: the infrastructure lives in its region; "
+                               "create a new LLMApp for another region")))]
+    """AWS region, e.g. us-east-1. Immutable."""
+
+
+_FARGATE_RULE = " || ".join(
+    f"(self.cpu == {cpu} && self.memory in [{', '.join(str(m) for m in sorted(memory))}])"
+    if cpu == 256 else
+    f"(self.cpu == {cpu} && self.memory >= {min(memory)} && self.memory <= {max(memory)} "
+    f"&& self.memory % {sorted(memory)[1] - sorted(memory)[0]} == 0)"
+    for cpu, memory in FARGATE_SIZES.items()
+)
 
 
 class AppSpec(Model):
-    image: Annotated[str, Field(max_length=512)] = ""
+    """The app container and its Fargate task."""
+
+    model_config = ConfigDict(json_schema_extra=k8s(
+        cel(f"!has(self.cpu) || !has(self.memory) || {_FARGATE_RULE}",
+            "cpu/memory is not a valid Fargate task size (see "
+            "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html)",
+            field_path=".memory"),
+        cel("!has(self.secrets) || !has(self.env) || self.secrets.all(s, !(s.name in self.env))",
+            "an app secret's name is also in env", field_path=".secrets"),
+    ))
+
+    image: Annotated[str, Field(max_length=512, pattern=IMAGE_PATTERN)] = ""
+    """Container image. Empty means the ECR repository the operator creates, pushed by the app's CI."""
     container_port: Annotated[int, Field(ge=1, le=65535)] = 8501
-    cpu: int = 1024
-    memory: int = 2048
+    """Port the container listens on (Streamlit serves on 8501)."""
+    cpu: Annotated[Literal[256, 512, 1024, 2048, 4096, 8192, 16384], Field()] = 1024
+    """Fargate task CPU units (256, 512, 1024, 2048, 4096, 8192, 16384)."""
+    memory: Annotated[int, Field(ge=512, le=122880)] = 2048
+    """Fargate task memory in MiB; must be a valid combination with cpu."""
     desired_count: Annotated[int, Field(ge=0, le=100)] = 1
+    """Number of running tasks."""
     health_check_path: Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=1024)] = "/_stcore/health"
-    env: Annotated[dict[str, str], Field(max_length=100)] = Field(default_factory=dict)
-    secrets: Annotated[list[SecretValue], Field(max_length=50)] = Field(default_factory=list)
+    """HTTP path the load balancer probes (Streamlit's is /_stcore/health)."""
+    env: Annotated[dict[str, Annotated[str, Field(max_length=ENV_VALUE_LENGTH, description="The variable's value.")]],
+                   Field(max_length=ENV_ENTRIES, json_schema_extra=_map_rules("env", values_total=ENV_VALUES_TOTAL))
+                   ] = Field(default_factory=dict)
+    """Plain (non-secret) environment variables for the container."""
+    secrets: Annotated[list[SecretValue], Field(max_length=SECRET_ENTRIES, json_schema_extra=k8s(
+        list_type="map", list_map_keys=["name"]))] = Field(default_factory=list)
+    """Secret environment variables. Values are read from Kubernetes Secrets and reach the task through
+    AWS Secrets Manager, never through Terraform state, logs, Events or status."""
 
     @field_validator("env")
     @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        bad = sorted(name for name in env if not re.match(ENV_NAME_PATTERN, name))
-        if bad:
-            raise ValueError(f"invalid environment variable name(s): {', '.join(bad)}")
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        _check_names("environment variable", env)
+        _check_total("env", env.values(), ENV_VALUES_TOTAL)
         return env
 
     @model_validator(mode="after")
@@ -90,71 +259,235 @@ class AppSpec(Model):
                 f"valid cpu values are {sorted(FARGATE_SIZES)} with matching memory"
             )
         names = [secret.name for secret in self.secrets]
-        clash = sorted(set(names) & set(self.env)) + sorted({n for n in names if names.count(n) > 1})
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"app secret name(s) used twice: {', '.join(twice)}")
+        clash = sorted(set(names) & set(self.env))
         if clash:
-            raise ValueError(f"app secret name(s) used twice or also in env: {', '.join(clash)}")
+            raise ValueError(f"app secret name(s) also in env: {', '.join(clash)}")
         return self
 
 
 class NetworkSpec(Model):
-    vpc_cidr: Annotated[str, Field(pattern=r"^([0-9]{1,3}\.){3}[0-9]{1,3}/(1[6-9]|2[0-4])$")] = "10.0.0.0/16"
+    """The VPC the app runs in."""
+
+    vpc_cidr: Annotated[str, Field(max_length=18, pattern=VPC_CIDR_PATTERN)] = "10.0.0.0/16"
+    """CIDR block of the VPC (a /16 to /24)."""
     az_count: Annotated[int, Field(ge=2, le=6)] = 2
+    """Number of availability zones (a public and a private subnet in each)."""
     single_nat_gateway: bool = True
+    """One shared NAT gateway (cheaper) instead of one per AZ (resilient)."""
 
 
 class GitHubSpec(Model):
-    repository: Annotated[str, Field(pattern=REPOSITORY_PATTERN)]
-    environment: Annotated[str | None, Field(pattern=ENVIRONMENT_PATTERN)] = None
-    api_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "https://api.github.com"
+    """The app repository whose GitHub environment receives the names and secrets its CI/CD needs."""
+
+    model_config = ConfigDict(json_schema_extra=k8s(
+        cel("!has(self.secrets) || self.secrets.all(s, self.secrets.filter(t, "
+            "t.name.upperAscii() == s.name.upperAscii()).size() == 1)",
+            "GitHub secret names are case-insensitive: a name is used twice", field_path=".secrets"),
+    ))
+
+    repository: Annotated[str, Field(max_length=140, pattern=REPOSITORY_PATTERN, json_schema_extra=k8s(
+        cel("!self.contains('..') && !self.endsWith('/.')", "repository must be owner/name, and '.' or '..' "
+                                                            "is not a name")))]
+    """Repository as owner/name."""
+    environment: Annotated[str | None, Field(max_length=63, pattern=ENVIRONMENT_PATTERN)] = None
+    """GitHub environment name; defaults to spec.environment."""
+    api_url: Annotated[str, Field(max_length=512, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "https://api.github.com"
+    """GitHub API URL; for GitHub Enterprise Server use https://HOST/api/v3."""
     token_secret_ref: SecretKeyRef | None = None
-    variables: Annotated[dict[str, str], Field(max_length=100)] = Field(default_factory=dict)
-    secrets: Annotated[list[SecretValue], Field(max_length=100)] = Field(default_factory=list)
+    """Secret key holding a GitHub token allowed to manage the repository's environments, variables and
+    secrets. Without it nothing is synced."""
+    variables: Annotated[
+        dict[str, Annotated[str, Field(max_length=ENV_VALUE_LENGTH, description="The variable's value.")]],
+        Field(max_length=ENV_ENTRIES, json_schema_extra=k8s(
+            *_map_rules("GitHub variable", values_total=ENV_VALUES_TOTAL,
+                        extra_key_rule=" && !k.upperAscii().startsWith('GITHUB_')",
+                        extra_key_text=", not starting with GITHUB_")["x-kubernetes-validations"],
+            cel("self.all(k, self.filter(j, j.upperAscii() == k.upperAscii()).size() == 1)",
+                "GitHub variable names are case-insensitive: a name is used twice"))),
+    ] = Field(default_factory=dict)
+    """Extra environment variables to set (plain values)."""
+    secrets: Annotated[list[GitHubSecret], Field(max_length=SECRET_ENTRIES, json_schema_extra=k8s(
+        list_type="map", list_map_keys=["name"]))] = Field(default_factory=list)
+    """Extra environment secrets to set, e.g. OPENAI_KEY."""
 
     @field_validator("repository")
     @classmethod
     def _no_dot_segments(cls, repository: str) -> str:
-        if ".." in repository or repository.split("/")[1] in {".", ".."}:
-            raise ValueError("repository must be owner/name without '..'")
+        if ".." in repository or repository.endswith("/."):
+            raise ValueError("repository must be owner/name, and '.' or '..' is not a name")
         return repository
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, variables: dict[str, str]) -> dict[str, str]:
+        _check_names("GitHub variable", variables, no_github_prefix=True)
+        _check_total("GitHub variable", variables.values(), ENV_VALUES_TOTAL)
+        _check_case_unique("GitHub variable", list(variables))
+        return variables
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, secrets: list[GitHubSecret]) -> list[GitHubSecret]:
+        names = [s.name for s in secrets]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"GitHub secret name(s) used twice: {', '.join(twice)}")
+        _check_case_unique("GitHub secret", names)
+        return secrets
 
 
 class BackendSpec(Model):
-    bucket: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = None
-    region: Annotated[str | None, Field(pattern=REGION_PATTERN)] = None
-    key_prefix: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,200}$")] = None
-    dynamodb_table: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] = None
+    """Overrides of the operator's default S3 state backend. Immutable: moving state is a migration."""
 
-
-RULE_ID_PATTERN = r"^(LLMAPP-[A-Z0-9-]+|CKV2?_[A-Z0-9_]+)$"   # built-in rules and Checkov checks
+    bucket: Annotated[str | None, Field(max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = None
+    """S3 bucket for the state (created versioned, encrypted and private if missing)."""
+    region: Annotated[str | None, Field(max_length=32, pattern=REGION_PATTERN)] = None
+    """Region of the state bucket."""
+    key_prefix: Annotated[str | None, Field(max_length=200, pattern=r"^[A-Za-z0-9!_.*'()/-]{1,200}$")] = None
+    """Prefix of the state key; the key is PREFIX/NAMESPACE/NAME/terraform.tfstate."""
+    dynamodb_table: Annotated[str | None, Field(max_length=255, pattern=r"^[A-Za-z0-9_.-]{3,255}$")] = None
+    """DynamoDB table for locking; empty uses S3-native lock files."""
 
 
 class PolicySpec(Model):
-    skip: Annotated[list[Annotated[str, Field(pattern=RULE_ID_PATTERN)]], Field(max_length=20)] = Field(
-        default_factory=list)
+    """Built-in policy rules run on every plan before apply; a violation stalls the app."""
+
+    skip: Annotated[list[Annotated[str, Field(max_length=64, pattern=RULE_ID_PATTERN, description="A rule id.")]],
+                    Field(max_length=20, json_schema_extra=k8s(list_type="set"))] = Field(default_factory=list)
+    """Rule ids to waive explicitly (recorded in status.policy.waived), e.g. LLMAPP-ECR-SCAN-ON-PUSH or a
+    Checkov check id (CKV_AWS_18)."""
+
+    @field_validator("skip")
+    @classmethod
+    def _unique(cls, skip: list[str]) -> list[str]:
+        if len(set(skip)) != len(skip):
+            raise ValueError("rule ids are listed twice")
+        return skip
+
+
+_DURATION_RULE = (f"duration(self) >= duration('{MIN_TIMEOUT_SECONDS}s') && "
+                  f"duration(self) <= duration('{MAX_TIMEOUT_SECONDS}s')")
 
 
 class DriftSpec(Model):
-    interval: Annotated[str, Field(pattern=r"^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$")] = "1h"
+    """Periodic terraform plan without apply, to find changes made outside the operator."""
+
+    interval: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$",
+                                   json_schema_extra=k8s(cel(
+                                       f"self == '0' || duration(self) == duration('0s') || "
+                                       f"(duration(self) >= duration('{MIN_DRIFT_SECONDS}s') && "
+                                       f"duration(self) <= duration('{MAX_TIMEOUT_SECONDS * 7}s'))",
+                                       "interval is 0 (off) or between 1s and 168h")))] = "1h"
+    """How often (e.g. 1h, 30m); 0 turns drift detection off."""
     auto_remediate: bool = False
+    """Apply as soon as drift is found (still subject to the guardrails)."""
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, interval: str) -> str:
+        seconds = 0 if interval == "0" else parse_duration(interval)
+        if seconds and not MIN_DRIFT_SECONDS <= seconds <= MAX_TIMEOUT_SECONDS * 7:
+            raise ValueError("interval is 0 (off) or between 1s and 168h")
+        return interval
 
     @property
     def interval_seconds(self) -> int:
         return 0 if self.interval == "0" else parse_duration(self.interval)
 
 
+def _vars_rules() -> dict[str, Any]:
+    standard = ", ".join(f"'{name}'" for name in STANDARD_VARIABLES)
+    rules = [cel(f"!has(self.vars) || !self.vars.exists(k, k in [{standard}])",
+                 "spec.terraform.vars cannot set what the operator sets from the spec (use the dedicated "
+                 "spec fields)", field_path=".vars")]
+    for module, names in BUILTIN_MODULE_VARIABLES.items():
+        allowed = ", ".join(f"'{name}'" for name in names)
+        rules.append(cel(f"!has(self.vars) || !has(self.module) || self.module != '{module}' || "
+                         f"self.vars.all(k, k in [{allowed}])",
+                         f"module {module} declares no such variable; it takes: {', '.join(names) or 'none'}",
+                         field_path=".vars"))
+    return k8s(*rules)
+
+
 class TerraformSpec(Model):
-    module: Annotated[str, Field(pattern=MODULE_NAME_PATTERN)] = "stack"
-    vars: dict[str, Any] = Field(default_factory=dict)
-    backend: BackendSpec = Field(default_factory=BackendSpec)
-    runner: Literal["local", "job"] | None = None   # None: the operator's default runner
-    timeout: Annotated[str, Field(pattern=DURATION_PATTERN, min_length=2)] = "30m"
+    """How the operator runs Terraform for this app."""
+
+    model_config = ConfigDict(json_schema_extra=_vars_rules())
+
+    module: Annotated[str, Field(max_length=63, pattern=MODULE_NAME_PATTERN, json_schema_extra=k8s(
+        cel("self == oldSelf", "spec.terraform.module is immutable: its state belongs to this module")))] = "stack"
+    """Name of a module the operator offers (stack = the built-in AWS stack; platform teams may add others).
+    Never a path. Immutable."""
+    vars: Annotated[
+        dict[str, Annotated[str, Field(max_length=MODULE_VAR_VALUE_LENGTH, description="The variable's value.")]],
+        Field(max_length=MODULE_VARS, json_schema_extra=k8s(
+            cel(f"self.all(k, k.matches('{MODULE_VARIABLE_PATTERN}') && size(k) <= {NAME_LENGTH})",
+                f"module variable names are lower-case letters, digits and underscores, at most {NAME_LENGTH} "
+                "characters"),
+            cel(f"self.map(k, size(self[k])).sum() <= {MODULE_VARS_TOTAL}",
+                f"module variable values may hold {MODULE_VARS_TOTAL} characters in all"))),
+    ] = Field(default_factory=dict)
+    """Extra variables for the module, as strings (Terraform converts them to the variable's number or
+    bool type), checked against the variables the module declares before any run. Cannot set the ones
+    the operator sets from the spec."""
+    backend: Annotated[BackendSpec, Field(json_schema_extra={"default": {}, **k8s(cel(
+        "self == oldSelf", "spec.terraform.backend is immutable: changing it would fork the state"))})] = Field(
+        default_factory=BackendSpec)
+    """Overrides of the operator's default S3 state backend. Immutable."""
+    runner: Literal["local", "job"] | None = None
+    """Where Terraform runs. local = inside the operator pod; job = one Kubernetes Job per step (the
+    operator's image, the runner ServiceAccount, resource limits). Unset = the operator's default
+    (LLMAPP_DEFAULT_RUNNER)."""
+    timeout: Annotated[str | None, Field(min_length=2, max_length=16, pattern=DURATION_PATTERN,
+                                         json_schema_extra=k8s(cel(_DURATION_RULE, "timeout is between 1m and 24h")))
+                       ] = None
+    """Per-step timeout (e.g. 30m, 1h; between 1m and 24h); a step over it is stopped and retried with backoff.
+    Unset: the operator's default (LLMAPP_RUN_TIMEOUT_SECONDS, 30m)."""
     allow_destructive_changes: bool = False
-    policy: PolicySpec = Field(default_factory=PolicySpec)
-    max_monthly_cost: Annotated[float | None, Field(ge=0)] = None
+    """Apply plans that destroy or replace stateful or shared resources (the ALB-logs bucket, the ECR
+    repository, the VPC) without approval. Default false: such plans wait for spec.approvePlan."""
+    policy: Annotated[PolicySpec, Field(json_schema_extra={"default": {}})] = Field(default_factory=PolicySpec)
+    """Built-in policy rules run on every plan before apply; a violation stalls the app."""
+    max_monthly_cost: Annotated[float | None, Field(ge=0, le=1_000_000)] = None
+    """Hold a plan for approval when its monthly cost estimate (status.cost) is above this amount, in the
+    price table's currency (USD)."""
+
+    @field_validator("vars")
+    @classmethod
+    def _vars(cls, variables: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in variables if not re.match(MODULE_VARIABLE_PATTERN, k) or len(k) > NAME_LENGTH)
+        if bad:
+            raise ValueError(f"invalid module variable name(s) {', '.join(bad)}: lower-case letters, digits and "
+                             f"underscores, at most {NAME_LENGTH} characters")
+        _check_total("module variable", variables.values(), MODULE_VARS_TOTAL)
+        standard = sorted(set(variables) & set(STANDARD_VARIABLES))
+        if standard:
+            raise ValueError(f"{', '.join(standard)} are set by the operator from the spec; use the dedicated "
+                             "spec fields instead")
+        return variables
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, timeout: str | None) -> str | None:
+        if timeout is not None and not MIN_TIMEOUT_SECONDS <= parse_duration(timeout) <= MAX_TIMEOUT_SECONDS:
+            raise ValueError("timeout is between 1m and 24h")
+        return timeout
+
+    @model_validator(mode="after")
+    def _builtin_module_vars(self) -> TerraformSpec:
+        allowed = BUILTIN_MODULE_VARIABLES.get(self.module)
+        unknown = sorted(set(self.vars) - set(allowed)) if allowed is not None else []
+        if unknown:
+            raise ValueError(f"module {self.module} declares no variable {', '.join(unknown)}; it takes: "
+                             f"{', '.join(allowed or ()) or 'none'}")
+        return self
 
     @property
-    def timeout_seconds(self) -> int:
-        return parse_duration(self.timeout)
+    def timeout_seconds(self) -> int | None:
+        return None if self.timeout is None else parse_duration(self.timeout)
 
 
 class DeletionPolicy(StrEnum):
@@ -163,16 +496,33 @@ class DeletionPolicy(StrEnum):
 
 
 class LLMAppSpec(Model):
-    environment: Annotated[str, Field(pattern=ENVIRONMENT_PATTERN)]
+    """The desired state of the app and its infrastructure."""
+
+    environment: Annotated[str, Field(max_length=63, pattern=ENVIRONMENT_PATTERN)]
+    """Environment name (dev, staging, prod, ...). Names the GitHub environment by default and is tagged on
+    every AWS resource."""
     aws: AwsSpec
-    app: AppSpec = Field(default_factory=AppSpec)
-    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    """Where in AWS the app runs. Credentials come from the operator's identity, never from the spec."""
+    app: Annotated[AppSpec, Field(json_schema_extra={"default": {}})] = Field(default_factory=AppSpec)
+    """The app container and its Fargate task."""
+    network: Annotated[NetworkSpec, Field(json_schema_extra={"default": {}})] = Field(default_factory=NetworkSpec)
+    """The VPC the app runs in."""
     github: GitHubSpec
-    terraform: TerraformSpec = Field(default_factory=TerraformSpec)
+    """The app repository whose GitHub environment receives the names and secrets its CI/CD needs."""
+    terraform: Annotated[TerraformSpec, Field(json_schema_extra={"default": {}})] = Field(
+        default_factory=TerraformSpec)
+    """How the operator runs Terraform for this app."""
     suspend: bool = False
+    """Stop all Terraform activity for this app; status says Suspended."""
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
-    approve_plan: Annotated[str, Field(pattern=r"^(auto|manual|[0-9a-f]{16})$")] = "auto"
-    drift_detection: DriftSpec = Field(default_factory=DriftSpec)
+    """On delete, Delete runs terraform destroy first; Orphan keeps the AWS resources and state."""
+    approve_plan: Annotated[str, Field(max_length=16, pattern=r"^(auto|manual|[0-9a-f]{16})$")] = "auto"
+    """auto applies every plan that passes the guardrails. Anything else stops after plan (phase
+    AwaitingApproval, PlanPending=True): set it to the id in status.plan.id to apply exactly that saved
+    plan. Plans held by a guardrail (destructive change, cost limit) need the id even with auto."""
+    drift_detection: Annotated[DriftSpec, Field(json_schema_extra={"default": {}})] = Field(
+        default_factory=DriftSpec)
+    """Periodic terraform plan without apply, to find changes made outside the operator."""
 
 
 class ObjectRef(Model):

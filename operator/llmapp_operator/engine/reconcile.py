@@ -10,14 +10,14 @@ write, and the error (if any) that tells the handler how to retry.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from llmapp_operator.api import conditions
 from llmapp_operator.api.conditions import Outcome, Report
 from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError, Waiting
-from llmapp_operator.api.spec import DeletionPolicy, InvalidSpec, LLMApp, SecretValue
+from llmapp_operator.api.spec import DeletionPolicy, GitHubSecret, InvalidSpec, LLMApp, SecretValue
 from llmapp_operator.api.workspace import Workspace, render
 from llmapp_operator.config import Settings
 from llmapp_operator.kube.secrets import SecretReader
@@ -204,7 +204,8 @@ def github_variables(outputs: Mapping[str, Any], names: Mapping[str, str],
     return dict(sorted(variables.items()))
 
 
-async def read_secret_values(app: LLMApp, deps: Deps, refs: list[SecretValue]) -> dict[str, str]:
+async def read_secret_values(app: LLMApp, deps: Deps, refs: Sequence[SecretValue | GitHubSecret]
+                             ) -> dict[str, str]:
     if deps.secrets is None:
         raise PermanentError("this operator cannot read Kubernetes Secrets", reason="SecretsUnavailable")
     values = {}

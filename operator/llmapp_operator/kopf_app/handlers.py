@@ -26,6 +26,7 @@ from llmapp_operator.api.spec import InvalidSpec, LLMApp
 from llmapp_operator.config import Settings
 from llmapp_operator.engine import reconcile
 from llmapp_operator.engine.reconcile import Deps, Previous, Result
+from llmapp_operator.kopf_app.diffbase import DigestDiffBaseStorage
 from llmapp_operator.obs import metrics
 
 ANNOTATION_PREFIX = "llmops.dev"
@@ -39,15 +40,11 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: Settings) -> None:
     # Kopf's handler progress and diff-base live in our own annotations, so nothing Kopf-internal
     # lands in `status` (the schema would prune it) or in the user's view of the object.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    # A digest, not the whole spec: the annotation must stay small whatever the spec's size.
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix=ANNOTATION_PREFIX)
     # We post our own short Events on phase changes; Kopf's per-log-line Events are noise.
     settings.posting.level = logging.CRITICAL
     settings.scanning.disabled = True
-    settings.peering.standalone = not operator.peering
-    settings.peering.name = operator.peering_name
-    settings.peering.mandatory = operator.peering
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.queueing.idle_timeout = 0.5

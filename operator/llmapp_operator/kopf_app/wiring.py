@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from llmapp_operator.config import Settings
+from llmapp_operator.config import Settings, own_identity, own_namespace
 
 
 def build_deps(settings: Settings) -> Any:
@@ -33,42 +33,98 @@ def build_deps(settings: Settings) -> Any:
     )
 
 
+class LeadershipLost(RuntimeError):
+    """This replica could not renew the leader Lease in time and stopped reconciling."""
+
+
 async def serve(settings: Settings, *, stop_flag: asyncio.Event | None = None,
                 ready_flag: asyncio.Event | None = None, deps: Any = None) -> None:
-    import kopf
-
-    from llmapp_operator.kopf_app.handlers import registry
+    """Run the operator until `stop_flag` (or Kopf's own signal handling) stops it. With leader
+    election, wait for the Lease first and stop reconciling as soon as it is lost."""
+    from llmapp_operator.obs.health import HealthServer
     from llmapp_operator.obs.metrics import serve_metrics
 
+    log = logging.getLogger("llmapp_operator")
+    stop_flag = stop_flag or asyncio.Event()
     metrics_server = None
     if settings.metrics_port:
         try:
             metrics_server = serve_metrics(settings.metrics_port)
         except OSError as exc:  # metrics matter, but not more than reconciling
-            logging.getLogger("llmapp_operator").error("metrics server on port %s: %s", settings.metrics_port, exc)
-    memo = kopf.Memo(deps=deps or build_deps(settings))
+            log.error("metrics server on port %s: %s", settings.metrics_port, exc)
+    kopf_task: asyncio.Task[None] | None = None
+
+    def healthy() -> str | None:
+        if kopf_task is not None and kopf_task.done():
+            return "the operator has stopped"
+        return None
+
+    health = HealthServer(settings.liveness_endpoint, healthy) if settings.liveness_endpoint else None
+    elector = _elector(settings) if settings.leader_election else None
     try:
-        await _run_kopf(settings, memo, registry, stop_flag, ready_flag)
+        if health is not None:
+            await health.start()
+        if elector is not None and not await _first(elector.acquire(), stop_flag.wait()):
+            return   # stopped while standing by
+        kopf_stop = asyncio.Event()
+        memo_deps = deps or build_deps(settings)
+        kopf_task = asyncio.create_task(_run_kopf(settings, memo_deps, kopf_stop, ready_flag))
+        waits = {kopf_task, asyncio.create_task(stop_flag.wait())}
+        if elector is not None:
+            waits.add(asyncio.create_task(elector.hold()))
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        kopf_stop.set()
+        for task in pending - {kopf_task}:
+            task.cancel()
+        await kopf_task
+        if elector is not None and not elector.is_leader and kopf_task not in done and not stop_flag.is_set():
+            raise LeadershipLost("lost the leader lease; exiting so that the Pod restarts as a candidate")
     finally:
+        if elector is not None:
+            await elector.release()
+        if health is not None:
+            await health.stop()
         if metrics_server is not None:
             metrics_server.shutdown()
 
 
-async def _run_kopf(settings: Settings, memo: Any, registry: Any, stop_flag: asyncio.Event | None,
-                    ready_flag: asyncio.Event | None) -> None:
+async def _first(wanted: Any, stop: Any) -> bool:
+    """Run `wanted` until it finishes (True) or `stop` does first (False)."""
+    wanted_task, stop_task = asyncio.ensure_future(wanted), asyncio.ensure_future(stop)
+    done, pending = await asyncio.wait({wanted_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return wanted_task in done and not wanted_task.cancelled()
+
+
+def _elector(settings: Settings) -> Any:
+    import kubernetes
+
+    from llmapp_operator.kube.leader import KubeLeaseApi, LeaderElector, LeaseConfig
+
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    config = LeaseConfig(namespace=settings.leader_election_namespace or own_namespace(),
+                         name=settings.leader_election_name, identity=settings.leader_identity or own_identity(),
+                         lease_seconds=settings.lease_duration_seconds,
+                         renew_deadline_seconds=settings.lease_renew_deadline_seconds,
+                         retry_seconds=settings.lease_retry_seconds)
+    return LeaderElector(config, KubeLeaseApi())
+
+
+async def _run_kopf(settings: Settings, deps: Any, stop_flag: asyncio.Event, ready_flag: asyncio.Event | None) -> None:
     import kopf
+
+    from llmapp_operator.kopf_app.handlers import registry
 
     await kopf.operator(
         registry=registry,
-        memo=memo,
-        standalone=not settings.peering,
-        priority=0,
-        peering_name=settings.peering_name if settings.peering else None,
+        memo=kopf.Memo(deps=deps),
+        standalone=True,   # no Kopf peering: replicas coordinate through the leader Lease
         namespaces=list(settings.namespaces),
         clusterwide=not settings.namespaces,
         stop_flag=stop_flag,
         ready_flag=ready_flag,
-        liveness_endpoint=settings.liveness_endpoint,
     )
-
-

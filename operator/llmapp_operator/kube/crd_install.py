@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import pathlib
+from typing import Any
 
-from llmapp_operator.config import PACKAGE_DIR
-
-CRD_PATH = pathlib.Path(
-    next((str(p) for p in (PACKAGE_DIR.parent.parent / "crds" / "llmapp.yaml",
-                           pathlib.Path("/opt/llmapp-operator/crds/llmapp.yaml")) if p.exists()),
-         PACKAGE_DIR.parent.parent / "crds" / "llmapp.yaml")
-)
+from llmapp_operator.api.crd import crd_manifest
 
 
 class ClusterUnreachable(RuntimeError):
     pass
 
 
-def install_crd(path: pathlib.Path = CRD_PATH) -> str:
+def server_message(body: str | bytes | None) -> str:
+    """The `message` of the API server's Status body: it says why (e.g. which schema rule failed)."""
+    import json
+
+    try:
+        status = json.loads(body or b"{}")
+    except ValueError:
+        return str(body or "")[:2000]
+    return str(status.get("message") or "") if isinstance(status, dict) else ""
+
+
+def install_crd(crd: dict[str, Any] | None = None) -> str:
     """Create or update the CRD in the current kube-context; one-line errors, no tracebacks."""
     import kubernetes
     import urllib3
-    import yaml
 
     try:
         try:
@@ -31,7 +35,7 @@ def install_crd(path: pathlib.Path = CRD_PATH) -> str:
     except (kubernetes.config.ConfigException, OSError) as exc:
         raise ClusterUnreachable(f"no Kubernetes configuration found ({exc}); "
                                  "set KUBECONFIG or run inside a cluster") from None
-    crd = yaml.safe_load(path.read_text())
+    crd = crd or crd_manifest()   # the models are the source; crds/llmapp.yaml is their rendering
     api = kubernetes.client.ApiextensionsV1Api()
     name = crd["metadata"]["name"]
     try:
@@ -40,13 +44,14 @@ def install_crd(path: pathlib.Path = CRD_PATH) -> str:
         except kubernetes.client.ApiException as exc:
             if exc.status != 404:
                 raise
-            api.create_custom_resource_definition(crd, _request_timeout=10)
+            api.create_custom_resource_definition(crd, _request_timeout=10)  # type: ignore[arg-type]
             return f"created CRD {name}"
         crd["metadata"]["resourceVersion"] = current.metadata.resource_version if current.metadata else None
-        api.replace_custom_resource_definition(name, crd, _request_timeout=10)
+        api.replace_custom_resource_definition(name, crd, _request_timeout=10)  # type: ignore[arg-type]
         return f"updated CRD {name}"
     except kubernetes.client.ApiException as exc:
-        raise ClusterUnreachable(f"cannot install CRD {name}: {exc.status} {exc.reason}") from None
+        raise ClusterUnreachable(f"cannot install CRD {name}: {exc.status} {exc.reason}: "
+                                 f"{server_message(exc.body)}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         host = kubernetes.client.Configuration.get_default_copy().host
         raise ClusterUnreachable(f"Kubernetes API at {host} is not reachable "

@@ -185,9 +185,13 @@ def label_selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
-def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
+def owner_reference(api_version: str, kind: str, name: str, uid: str, *, block_owner_deletion: bool
+                    ) -> dict[str, Any]:
+    """`blockOwnerDeletion: true` makes a foreground deletion of the owner wait for this object; on
+    clusters with OwnerReferencesPermissionEnforcement (OpenShift) setting it needs `update` on the
+    owner's `finalizers` subresource, so it is set only where that right is granted (the LLMApp)."""
     return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
-            "controller": True, "blockOwnerDeletion": True}
+            "controller": True, "blockOwnerDeletion": block_owner_deletion}
 
 
 def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict[str, Any]:
@@ -216,7 +220,8 @@ def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict
         "metadata": {
             "name": request.job_name, "namespace": ws.namespace, "labels": labels,
             "annotations": {ANNOTATION_NONCE: request.nonce},
-            "ownerReferences": [owner_reference(f"{GROUP}/{VERSION}", "LLMApp", ws.name, ws.uid)],
+            "ownerReferences": [owner_reference(f"{GROUP}/{VERSION}", "LLMApp", ws.name, ws.uid,
+                                                block_owner_deletion=True)],
         },
         "spec": {
             "backoffLimit": 0,
@@ -243,10 +248,11 @@ def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict
 
 def configmap_manifest(name: str, namespace: str, key: str, text: str, job_name: str, job_uid: str,
                        labels: Mapping[str, str]) -> dict[str, Any]:
-    """A ConfigMap owned by the Job: the Job's TTL (or the LLMApp's deletion) removes it too."""
+    """A ConfigMap owned by the Job: the Job's TTL (or the LLMApp's deletion) removes it too. It does
+    not block the Job's deletion: neither the operator nor the runner may set finalizers on Jobs."""
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
     if job_uid:
-        meta["ownerReferences"] = [owner_reference("batch/v1", "Job", job_name, job_uid)]
+        meta["ownerReferences"] = [owner_reference("batch/v1", "Job", job_name, job_uid, block_owner_deletion=False)]
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {key: text}}
 
 
@@ -301,6 +307,7 @@ def _disrupted(pod: Mapping[str, Any]) -> bool:
 
 class JobApi(Protocol):
     async def create(self, namespace: str, plural: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def delete(self, namespace: str, plural: str, name: str) -> None: ...
     async def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None: ...
     async def list_objects(self, namespace: str, plural: str, selector: str) -> list[dict[str, Any]]: ...
     async def log_tail(self, namespace: str, pod: str, lines: int) -> str: ...
@@ -309,8 +316,8 @@ class JobApi(Protocol):
 class KubeJobApi:
     """batch/v1 Jobs, ConfigMaps and Pods through the kubernetes client, as plain dicts.
 
-    RBAC: jobs create/get/list, configmaps create/get, pods list, pods/log get. A 403 is a
-    permanent error that names the missing permission, not a retry storm."""
+    RBAC: jobs create/get/list/delete, configmaps create/get, pods list, pods/log get. A 403 is a
+    permanent error that carries the API server's own message, not a retry storm."""
 
     def __init__(self) -> None:
         self._client: Any = None   # one connection pool, created on first use (after Kopf's login)
@@ -321,6 +328,9 @@ class KubeJobApi:
     async def create(self, namespace: str, plural: str, body: Mapping[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = await self._call("POST", plural, namespace, body=dict(body))
         return created
+
+    async def delete(self, namespace: str, plural: str, name: str) -> None:
+        await self._call("DELETE", plural, namespace, name=name, body={"propagationPolicy": "Background"})
 
     async def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._call("GET", plural, namespace, name=name)
@@ -358,20 +368,34 @@ class KubeJobApi:
                 raise TransientError(f"Kubernetes API unreachable: {type(exc).__name__}",
                                      reason="KubernetesApi") from None
             status = response.status
-            if status == 404 and method == "GET" and not raw:
+            if status == 404 and method in ("GET", "DELETE") and not raw:
                 return None
-            if status == 409:
-                raise TransientError(f"{plural} {name or ''} already exists in {namespace}", reason="JobConflict")
-            if status == 403:
-                raise PermanentError(
-                    f"the operator may not {method.lower()} {plural} in {namespace}: enable the job runner "
-                    "in the chart (jobRunner.enabled) so its RBAC is granted", reason="JobRbacDenied")
             if status >= 300:
-                raise TransientError(f"Kubernetes API {method} {plural}: {status} {response.reason}",
-                                     reason="KubernetesApi")
+                raise api_error(method, plural, namespace, status, data)
             return data.decode(errors="replace") if raw else json.loads(data or b"null")
 
         return await asyncio.to_thread(call)
+
+
+def api_error(method: str, plural: str, namespace: str, status: int, data: bytes) -> ReconcileError:
+    """An API server refusal, with the server's own message: a 403 says whether RBAC, an admission
+    plugin or a terminating namespace refused, and that matters to whoever fixes it."""
+    try:
+        body = json.loads(data or b"{}")
+    except ValueError:
+        body = {}
+    message = str(body.get("message") or f"{status}") if isinstance(body, dict) else str(status)
+    causes = ((body.get("details") or {}).get("causes") or []) if isinstance(body, dict) else []
+    what = f"{method} {plural} in {namespace}"
+    if status == 403 and any(c.get("reason") == "NamespaceTerminating" for c in causes if isinstance(c, dict)):
+        return PermanentError(f"{what}: {message}", reason="NamespaceTerminating")
+    if status == 403:
+        return PermanentError(f"{what} was refused: {message}", reason="JobForbidden")
+    if status == 409:
+        return TransientError(f"{what}: {message}", reason="JobConflict")
+    if status in (400, 422):
+        return PermanentError(f"{what} was rejected: {message}", reason="JobInvalid")
+    return TransientError(f"{what}: {status} {message}", reason="KubernetesApi")
 
 
 # -- the runner ----------------------------------------------------------------------------------
@@ -409,8 +433,9 @@ class JobRunner:
 
     async def _run(self, ws: Workspace, step: str, plan: PlanSummary | None = None) -> JobResult:
         if not self.settings.job_image:
-            raise PermanentError("spec.terraform.runner is job but the operator has no job image "
-                                 "(LLMAPP_JOB_IMAGE; the chart sets it)", reason="JobRunnerUnconfigured")
+            raise PermanentError("spec.terraform.runner is job, but this operator's job runner is not enabled "
+                                 "(chart value jobRunner.enabled, which sets LLMAPP_JOB_IMAGE and grants its RBAC)",
+                                 reason="JobRunnerNotEnabled")
         request = await self._adopt(ws, step) or await self._start(ws, step, plan)
         result = await self._outcome(ws, request)
         result.raise_error()
@@ -435,9 +460,18 @@ class JobRunner:
         job = await self.api.create(ws.namespace, "jobs", job_manifest(request, ws, self.settings))
         self.jobs_created += 1
         request = replace(request, job_uid=str(job["metadata"].get("uid", "")))
-        await self.api.create(ws.namespace, "configmaps", configmap_manifest(
-            request.job_name, ws.namespace, REQUEST_KEY, request.to_json(), request.job_name, request.job_uid,
-            job_labels(ws.uid, ws.digest, step)))
+        try:
+            await self.api.create(ws.namespace, "configmaps", configmap_manifest(
+                request.job_name, ws.namespace, REQUEST_KEY, request.to_json(), request.job_name, request.job_uid,
+                job_labels(ws.uid, ws.digest, step)))
+        except ReconcileError:
+            # A Job without its request would wait for the volume forever, and each retry would add one.
+            try:
+                await self.api.delete(ws.namespace, "jobs", request.job_name)
+            except ReconcileError as exc:
+                raise TransientError(f"the request of Job {request.job_name} could not be created and the Job "
+                                     f"could not be removed: {exc}", reason="JobLeftBehind") from None
+            raise
         return request
 
     async def _outcome(self, ws: Workspace, request: JobRequest) -> JobResult:

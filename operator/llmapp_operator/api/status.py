@@ -1,0 +1,144 @@
+"""The LLMApp status as typed values: what the operator writes, and the CRD's status schema.
+
+Written by the operator only (the status subresource keeps users' writes out). The schema is
+generated from these models (`api/crd.py`), so a field the operator writes is never pruned by the
+API server for being undeclared. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from llmapp_operator.api.spec import k8s
+
+Name = Annotated[str, Field(description="A name.")]
+Entry = Annotated[str, Field(description="One entry.")]
+
+
+class StatusModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
+                              use_attribute_docstrings=True)
+
+
+class GitHubStatus(StatusModel):
+    """What the operator manages in the app repository's GitHub environment (names only, never values)."""
+
+    environment: str | None = None
+    """The GitHub environment."""
+    variables: list[Name] = Field(default_factory=list)
+    """Names of the environment variables the operator manages."""
+    secrets: list[Name] = Field(default_factory=list)
+    """Names of the environment secrets the operator manages."""
+    digest: str | None = None
+    """Salted digest of the synced names and values; equal digests skip the sync."""
+    created_environment: bool | None = None
+    """The operator created the environment, so teardown may delete it."""
+    synced_at: Annotated[str | None, Field(json_schema_extra={"format": "date-time"})] = None
+    """When the environment was last written."""
+
+
+class PlanStatus(StatusModel):
+    """Summary of the last plan; when pending, the id to copy into spec.approvePlan."""
+
+    id: str | None = None
+    """Content hash of the saved plan (stored beside the state, not in the pod)."""
+    add: int | None = None
+    """Resources to add."""
+    change: int | None = None
+    """Resources to change in place."""
+    destroy: int | None = None
+    """Resources to destroy."""
+    replace: int | None = None
+    """Resources to replace (counted in add and destroy too)."""
+    pending: bool | None = None
+    """The plan waits for approval (spec.approvePlan set to its id)."""
+    digest: str | None = None
+    """The input digest the plan was made from; a changed spec makes the id stale."""
+    reasons: list[Entry] = Field(default_factory=list)
+    """Why the plan waits (approval required, destructive change, cost limit)."""
+    destructive: list[Entry] = Field(default_factory=list)
+    """Addresses of protected resources the plan would destroy or replace."""
+
+
+class PolicyStatus(StatusModel):
+    """The policy report of the last plan."""
+
+    violations: list[Entry] = Field(default_factory=list)
+    """Rule id and resource address of each violation."""
+    waived: list[Entry] = Field(default_factory=list)
+    """Violations waived by spec.terraform.policy.skip."""
+
+
+class CostStatus(StatusModel):
+    """Monthly cost estimate of the infrastructure after the last plan."""
+
+    monthly_estimate: float | None = None
+    """Estimated monthly cost."""
+    currency: str | None = None
+    """Currency of the estimate."""
+    price_table_date: str | None = None
+    """Date of the price table used."""
+
+
+class DriftStatus(StatusModel):
+    """The last drift check."""
+
+    checked_at: str | None = None
+    """When the last drift check ran."""
+    resources: list[Entry] = Field(default_factory=list)
+    """Address and action of each drifted resource (no values)."""
+
+
+class Condition(StatusModel):
+    """One condition."""
+
+    type: str
+    """Condition type."""
+    status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
+    reason: str | None = None
+    """CamelCase reason."""
+    message: str | None = None
+    """Human-readable detail, free of secrets."""
+    observed_generation: Annotated[int | None, Field(json_schema_extra={"format": "int64"})] = None
+    """The generation the condition was set for."""
+    last_transition_time: Annotated[str | None, Field(json_schema_extra={"format": "date-time"})] = None
+    """When the status last changed."""
+
+
+class LLMAppStatus(StatusModel):
+    """What the operator observed and did. Written by the operator only."""
+
+    phase: str | None = None
+    """Pending, Planning, AwaitingApproval, Applying, Ready, Failed, Deleting or Suspended."""
+    url: str | None = None
+    """Public URL of the app (from the stack's url / alb_dns output)."""
+    outputs: Annotated[dict[str, Any] | None, Field(json_schema_extra=k8s(preserve_unknown_fields=True))] = None
+    """Non-sensitive Terraform outputs of the last apply."""
+    observed_generation: Annotated[int | None, Field(json_schema_extra={"format": "int64"})] = None
+    """The metadata.generation this status describes."""
+    last_attempted_digest: str | None = None
+    """Digest of the inputs of the last Terraform run started."""
+    last_applied_digest: str | None = None
+    """Digest of the inputs of the last successful apply; equal inputs start no Terraform process."""
+    last_error: str | None = None
+    """The last failure, redacted and shortened."""
+    app_secrets: list[Name] = Field(default_factory=list)
+    """Names of the app secrets handed to the task through AWS Secrets Manager (names only)."""
+    github: GitHubStatus | None = None
+    """What the operator manages in the app repository's GitHub environment (names only, never values)."""
+    plan: PlanStatus | None = None
+    """Summary of the last plan; when pending, the id to copy into spec.approvePlan."""
+    policy: PolicyStatus | None = None
+    """The policy report of the last plan."""
+    cost: CostStatus | None = None
+    """Monthly cost estimate of the infrastructure after the last plan."""
+    drift: DriftStatus | None = None
+    """The last drift check."""
+    conditions: Annotated[list[Condition], Field(json_schema_extra=k8s(list_type="map", list_map_keys=["type"]))
+                          ] = Field(default_factory=list)
+    """kstatus conditions: Ready, Reconciling, Stalled, InfraApplied, GitHubSynced, AppHealthy, PlanPending,
+    Drifted."""
