@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.venv/terraformrc
+# A CLI config that exists (an environment may name a missing one, and terraform then warns on every call).
+export TF_CLI_CONFIG_FILE := $(if $(wildcard $(TF_CLI_CONFIG_FILE)),$(TF_CLI_CONFIG_FILE),$(CURDIR)/.venv/terraformrc)
 
-.PHONY: help install demo test unit integration lint chart run install-crd bench soak e2e-aws e2e-kind clean
+.PHONY: help install demo test unit integration lint crd chart run install-crd bench soak e2e-aws e2e-kind clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,12 +32,16 @@ unit: $(STAMP)  ## unit tests only
 integration: $(STAMP)  ## integration tests only (kmock + moto + terraform)
 	$(PY) -m pytest tests/integration
 
-lint: $(STAMP)  ## ruff, mypy, import contracts, terraform fmt
+lint: $(STAMP)  ## ruff, mypy, import contracts, terraform fmt, the CRD generated from the models
 	$(VENV)/bin/ruff check operator tests benchmarks scripts
+	$(PY) scripts/gen_crd.py --check
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform tests/fixtures; \
 	  else echo "terraform not on PATH: skipping terraform fmt -check"; fi
+
+crd: $(STAMP)  ## write crds/llmapp.yaml (and the chart's copy) from the spec and status models
+	$(PY) scripts/gen_crd.py
 
 chart: $(STAMP)  ## lint the Helm chart and render it to build/chart/ (Helm's engine via helm-python-sdk)
 	$(PY) scripts/chart.py

@@ -93,9 +93,16 @@ class JobPlayer:
         directory.mkdir(parents=True)
         (directory / REQUEST_KEY).write_text(request["data"][REQUEST_KEY])
         container = job["spec"]["template"]["spec"]["containers"][0]
+        # The pod runs as the Job's ServiceAccount (its token, its Role), never as the operator.
+        account = job["spec"]["template"]["spec"]["serviceAccountName"]
+        server = self.sandbox.api.server
+        assert server.get_object("serviceaccounts", NS, account) is not None, (
+            f"the Job's ServiceAccount {NS}/{account} does not exist: its pod would never be created")
+        kubeconfig = self.sandbox.api.write_kubeconfig(
+            directory / "kubeconfig", NS, token=server.tokens.mint_service_account_token(NS, account))
         env = {**os.environ, **{item["name"]: item["value"] for item in container["env"]},
                "LLMAPP_WORKDIR": str(directory / "work"),   # the pod's emptyDir
-               "KUBECONFIG": str(self.workdir.parent / "kubeconfig")}
+               "KUBECONFIG": str(kubeconfig)}
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "llmapp_operator", *container["args"][:-1], str(directory / REQUEST_KEY),
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

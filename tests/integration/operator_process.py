@@ -30,16 +30,19 @@ def descendants(pid: int) -> list[int]:
 
 
 class OperatorProcess:
-    def __init__(self, settings: Settings, api: RunningApiServer, workdir: pathlib.Path) -> None:
-        self.kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", settings.namespaces[0])
-        self.env = {**os.environ, **settings.to_env(), "KUBECONFIG": str(self.kubeconfig)}
+    def __init__(self, settings: Settings, api: RunningApiServer, workdir: pathlib.Path, *,
+                 token: str | None = None, name: str = "operator") -> None:
+        """`token`: the identity it runs as (default: the administrator); `name` tells replicas apart."""
+        self.kubeconfig = api.write_kubeconfig(workdir / f"{name}-kubeconfig", settings.namespaces[0], token=token)
+        self.env = {**os.environ, **settings.to_env(), "KUBECONFIG": str(self.kubeconfig), "POD_NAME": name}
         self.api = api
-        self.log_path = workdir / "operator.log"
+        self.log_path = workdir / f"{name}.log"
         self.process: asyncio.subprocess.Process | None = None
         self.lives = 0
 
-    async def start(self) -> None:
-        """Start a new life and wait until it watches LLMApps (it is then serving)."""
+    async def start(self, *, wait: bool = True) -> None:
+        """Start a new life and wait until it watches LLMApps (it is then serving); `wait=False` for a
+        replica that stands by for the leader Lease."""
         watches = self.api.server.request_counts[("WATCH", "llmapps", None)]
         with self.log_path.open("ab") as log:
             log.write(f"--- operator life {self.lives + 1} ---\n".encode())
@@ -49,6 +52,8 @@ class OperatorProcess:
                 env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True)
         self.lives += 1
+        if not wait:
+            return
         for _ in range(1500):
             if self.api.server.request_counts[("WATCH", "llmapps", None)] > watches:
                 return

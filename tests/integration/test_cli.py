@@ -36,3 +36,36 @@ def test_run_without_any_kubeconfig(tmp_path: pathlib.Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "KUBECONFIG" in done.stderr.strip().splitlines()[-1]
+
+
+async def run_cli_async(*args: str, env_extra: dict[str, str]) -> tuple[int, str]:
+    import asyncio
+    import os
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "llmapp_operator", *args, env={**os.environ, **env_extra}, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, stderr.decode()
+
+
+async def test_install_crd_creates_updates_and_says_why_the_server_refused(tmp_path: pathlib.Path) -> None:
+    from llmapp_sandbox.apiserver.server import running_apiserver
+
+    async with running_apiserver(rbac=True) as api:
+        admin = api.write_kubeconfig(tmp_path / "admin")
+        code, err = await run_cli_async("install-crd", env_extra={"KUBECONFIG": str(admin)})
+        assert code == 0 and err.strip().endswith("created CRD llmapps.llmops.dev"), err
+        code, err = await run_cli_async("install-crd", env_extra={"KUBECONFIG": str(admin)})
+        assert code == 0 and err.strip().endswith("updated CRD llmapps.llmops.dev"), err
+        crd = api.server.get_object("customresourcedefinitions", None, "llmapps.llmops.dev")
+        assert crd is not None and {c["type"] for c in crd["status"]["conditions"]} >= {"Established"}
+
+        nobody = api.write_kubeconfig(tmp_path / "nobody", token=api.server.tokens.mint_service_account_token(
+            "default", "nobody"))
+        code, err = await run_cli_async("install-crd", env_extra={"KUBECONFIG": str(nobody)})
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and "Traceback" not in err and len(lines) == 1
+        assert ('cannot install CRD llmapps.llmops.dev: 403 Forbidden: customresourcedefinitions.apiextensions.k8s.io '
+                '"llmapps.llmops.dev" is forbidden: User "system:serviceaccount:default:nobody" cannot get resource '
+                '"customresourcedefinitions" in API group "apiextensions.k8s.io" at the cluster scope') in lines[0]

@@ -124,10 +124,12 @@ async def test_a_restarted_operator_adopts_the_running_job_instead_of_starting_a
         settings: Any, deps: Any, s3: Any, tmp_path: pathlib.Path) -> None:
     from llmapp_sandbox.apiserver.server import running_apiserver
     from llmapp_sandbox.cluster import ApiClient, running_operator, use_kubeconfig
-    from tests.integration.conftest import CRD
+    from tests.chart_render import rbac_objects
+    from tests.integration.conftest import CHART_VALUES, CRD
 
     local = replace(settings, namespaces=(NS,), **JOB_SETTINGS)
     async with running_apiserver([CRD], namespaces=[NS]) as api:
+        api.server.apply_manifests(rbac_objects(CHART_VALUES))   # the runner's ServiceAccount and Role
         use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
         sandbox = Sandbox(api=api, client=ApiClient(api.url), settings=local, deps=deps, s3=s3)
         async with playing(sandbox, tmp_path, fates=["hold"]) as player:
@@ -183,3 +185,50 @@ async def test_a_plan_made_in_a_job_waits_for_approval_and_the_apply_job_applies
         request = sandbox.api.server.get_object("configmaps", NS, apply_job["metadata"]["name"])
         assert request is not None and f'"plan_id": "{plan_id}"' in request["data"][REQUEST_KEY]
         assert obj["status"]["plan"]["id"] == plan_id and len(sandbox.state()) == 6
+
+
+def stalled(obj: dict[str, Any] | None) -> bool:
+    return (condition(obj, "Stalled") or {}).get("status") == "True"
+
+
+async def test_a_job_whose_request_cannot_be_created_is_removed_not_left_behind(
+        open_sandbox: SandboxFactory, tmp_path: pathlib.Path) -> None:
+    """Each retry used to leave a Job waiting forever for its request volume (12 destroy Jobs a minute)."""
+    async with job_sandbox(open_sandbox) as sandbox, playing(sandbox, tmp_path, fates=["hold"]) as player:
+        sandbox.api.server.fail_next("POST", "configmaps", 500)
+        await sandbox.client.create(llmapp())
+        await sandbox.client.wait_for(NS, "rags", is_ready, timeout=90)
+        first_job = player.played[0][0]
+        assert sandbox.api.server.get_object("jobs", NS, first_job) is None, "the Job without a request stayed"
+        assert [name.split("-")[1] for name, _ in player.played] == ["plan", "plan", "apply"]
+        assert ("DELETE", "jobs", None) in sandbox.api.server.request_counts
+
+
+async def test_jobs_refused_by_rbac_stall_with_the_api_server_s_own_message(open_sandbox: SandboxFactory) -> None:
+    """The job image is configured but the chart did not grant the Job rights (jobRunner.enabled is
+    false): a distinct reason, the server's words, and no Job."""
+    async with job_sandbox(open_sandbox, allow_denied=True, chart_values={}) as sandbox:
+        await sandbox.client.create(llmapp())
+        obj = await sandbox.client.wait_for(NS, "rags", stalled, timeout=30)
+        assert condition(obj, "Stalled")["reason"] == "JobForbidden"
+        # The first call is the look for a running Job to adopt (list); it is refused, and says so.
+        assert ('jobs.batch is forbidden: User "system:serviceaccount:llmapp-system:llmapp-operator" cannot list '
+                'resource "jobs" in API group "batch" in the namespace "team-a"') in obj["status"]["lastError"]
+        assert sandbox.api.server.list_objects("jobs", NS) == []
+        denied = {(verb, resource) for _, verb, _, resource, _, _ in sandbox.api.server.denied}
+        assert denied == {("list", "jobs")}   # once: Stalled, no retry
+
+
+async def test_a_terminating_namespace_is_its_own_reason(open_sandbox: SandboxFactory, tmp_path: pathlib.Path) -> None:
+    async with job_sandbox(open_sandbox, allow_denied=True) as sandbox, playing(sandbox, tmp_path):
+        await sandbox.client.create(llmapp())
+        await sandbox.client.wait_for(NS, "rags", is_ready, timeout=90)
+        sandbox.api.server.create_object("secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "hold", "namespace": NS, "finalizers": ["example.com/hold"]}})   # keeps the namespace alive
+        await sandbox.client._call("DELETE", f"{sandbox.api.url}/api/v1/namespaces/{NS}")
+
+        def refused(obj: dict[str, Any] | None) -> bool:
+            return (condition(obj, "Ready") or {}).get("reason") == "NamespaceTerminating"
+
+        obj = await sandbox.client.wait_for(NS, "rags", refused, timeout=60)
+        assert "because it is being terminated" in obj["status"]["lastError"]

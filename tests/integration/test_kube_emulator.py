@@ -335,3 +335,30 @@ async def test_owned_objects_are_collected_when_their_owner_goes(server: Client)
     await server("DELETE", f"{PATH}/a")
     await asyncio.sleep(0)
     assert (await server("GET", f"/api/v1/namespaces/{NS}/configmaps/owned"))[0] == 404
+
+
+async def test_lists_page_with_limit_and_continue(server: Client) -> None:
+    for name in ("a", "b", "c"):
+        await server("POST", PATH, app(name))
+    _, first, _ = await server("GET", PATH, query="limit=2")
+    assert [o["metadata"]["name"] for o in first["items"]] == ["a", "b"]
+    assert first["metadata"]["remainingItemCount"] == 1
+    _, rest, _ = await server("GET", PATH, query=f"limit=2&continue={first['metadata']['continue']}")
+    assert [o["metadata"]["name"] for o in rest["items"]] == ["c"] and "continue" not in rest["metadata"]
+
+
+async def test_token_requests_and_access_reviews() -> None:
+    async with running_apiserver(namespaces=[NS], rbac=True) as api, aiohttp.ClientSession() as session:
+        admin = Client(api, session)
+        await admin("POST", f"/api/v1/namespaces/{NS}/serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                                          "metadata": {"name": "bot"}})
+        status, minted, _ = await admin("POST", f"/api/v1/namespaces/{NS}/serviceaccounts/bot/token",
+                                        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest"})
+        assert status == 201
+        bot = Client(api, session, minted["status"]["token"])
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {"verb": "list", "resource": "secrets", "namespace": NS}}}
+        status, answer, _ = await bot("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+        assert status == 201 and answer["status"]["allowed"] is False
+        _, answer, _ = await admin("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+        assert answer["status"]["allowed"] is True

@@ -53,6 +53,12 @@ async def test_kubectl_installs_the_crd_applies_waits_explains_and_deletes(setti
         done = await kubectl(api, config, "apply", "-f", str(REPO / "crds"))
         assert "customresourcedefinition.apiextensions.k8s.io/llmapps.llmops.dev created" in done.stdout
         await kubectl(api, config, "wait", "--for=condition=Established", "crd/llmapps.llmops.dev", "--timeout=10s")
+        changed = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
+        changed["metadata"]["labels"] = {"team": "platform"}   # a re-apply: kubectl sends a strategic merge patch
+        done = await kubectl(api, config, "apply", "-f", "-", stdin=yaml.safe_dump(changed))
+        assert "llmapps.llmops.dev configured" in done.stdout
+        crd = api.server.get_object("customresourcedefinitions", None, "llmapps.llmops.dev")
+        assert crd is not None and crd["metadata"]["labels"] == {"team": "platform"}
         await kubectl(api, config, "apply", "-f", "-", stdin=yaml.safe_dump(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
 

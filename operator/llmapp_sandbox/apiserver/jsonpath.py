@@ -26,12 +26,12 @@ decoded JSON (`go_sprint`): strings bare, `map[a:1 b:x]`, `[a b]`, floats as `%v
 
 from __future__ import annotations
 
-import decimal
-import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from llmapp_sandbox.apiserver.gofmt import go_sprint
 
 
 class JSONPathError(ValueError):
@@ -614,50 +614,3 @@ def first_value(path: JSONPath, data: Any) -> Any:
 
 
 # -- Go's fmt.Fprint of decoded JSON -----------------------------------------------------------------
-def go_format_float(value: float) -> str:
-    """strconv.FormatFloat(v, 'g', -1, 64) as fmt's %v prints it: `1.5`, `100000`, `1e+06`, `1e-05`."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    sign, digits_tuple, exponent = decimal.Decimal(repr(value)).as_tuple()
-    assert isinstance(exponent, int)
-    digits = list(digits_tuple)
-    while len(digits) > 1 and digits[-1] == 0:
-        digits.pop()
-        exponent += 1
-    while len(digits) > 1 and digits[0] == 0:
-        digits.pop(0)
-    text = "".join(str(d) for d in digits)
-    point = len(digits) + exponent  # position of the decimal point relative to the digits
-    exp10 = point - 1
-    prefix = "-" if sign else ""
-    if exp10 < -4 or exp10 >= 6:  # shortest %g decides with precision 6
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if point <= 0:
-        return f"{prefix}0.{'0' * -point}{text}"
-    if point >= len(text):
-        return prefix + text + "0" * (point - len(text))
-    return f"{prefix}{text[:point]}.{text[point:]}"
-
-
-def go_sprint(value: Any) -> str:
-    """fmt.Fprint of a value decoded from JSON into interface{} (maps with sorted keys)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_format_float(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{key}:{go_sprint(value[key])}" for key in sorted(value)) + "]"
-    if isinstance(value, list | tuple):
-        return "[" + " ".join(go_sprint(item) for item in value) + "]"
-    return str(value)

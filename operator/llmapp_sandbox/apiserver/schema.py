@@ -50,7 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard
 
-from . import cel
+from . import cel, gofmt
 from .errors import (
     DUPLICATE,
     FORBIDDEN,
@@ -171,7 +171,7 @@ def _is_number(v: Any) -> TypeGuard[int | float]:
 
 
 def _quoted_list(values: Iterable[str]) -> str:
-    return ", ".join(cel.go_quote(v) for v in values)
+    return ", ".join(gofmt.go_quote(v) for v in values)
 
 
 def _not_supported(path: str, value: Any, supported: Iterable[str]) -> FieldError:
@@ -189,10 +189,10 @@ def _go_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return cel.go_format_float(value)
+        return gofmt.go_format_float(value)
     if isinstance(value, str):
-        return cel.go_quote(value)
-    return cel.go_sharp_v(value)
+        return gofmt.go_quote(value)
+    return gofmt.go_sharp_v(value)
 
 
 def _invalid_go(path: str, value: Any, detail: str) -> FieldError:
@@ -208,7 +208,7 @@ def _go_validation_rule(rule: dict[str, Any]) -> str:
     """%#v of an apiextensions.ValidationRule (the value of rule compile errors)."""
     def s(key: str) -> str:
         v = rule.get(key)
-        return cel.go_quote(v if isinstance(v, str) else "")
+        return gofmt.go_quote(v if isinstance(v, str) else "")
     return ("apiextensions.ValidationRule{"
             f"Rule:{s('rule')}, Message:{s('message')}, MessageExpression:{s('messageExpression')}, "
             f"Reason:{_go_ptr_string(rule.get('reason'), 'apiextensions.FieldValueErrorReason')}, "
@@ -657,7 +657,7 @@ def _validate_spec(spec: dict[str, Any], names: dict[str, Any], all_errors: bool
                 errs.append(FieldError("spec.conversion.conversionReviewVersions", REQUIRED))
             elif not any(x in ("v1", "v1beta1") for x in crv):
                 errs.append(FieldError("spec.conversion.conversionReviewVersions", INVALID,
-                                       f"[]string{{{', '.join(cel.go_quote(str(x)) for x in crv)}}}: must include at "
+                                       f"[]string{{{', '.join(gofmt.go_quote(str(x)) for x in crv)}}}: must include at "
                                        "least one of v1, v1beta1"))
         elif isinstance(webhook, dict):
             if webhook.get("clientConfig") is not None:
@@ -1258,7 +1258,7 @@ def _ssv_validate(ssv: _SSV, s: dict[str, Any], path: str) -> list[FieldError]:
 
 
 def _go_strings(values: Iterable[Any]) -> str:
-    return "[]string{" + ", ".join(cel.go_quote(str(v)) for v in values) + "}"
+    return "[]string{" + ", ".join(gofmt.go_quote(str(v)) for v in values) + "}"
 
 
 def _has_newlines(s: str) -> bool:
@@ -1719,7 +1719,7 @@ def _is_float_json_integer(f: float) -> bool:
 
 
 def _fmt_bound(v: float) -> str:
-    return cel.go_format_float(float(v))
+    return gofmt.go_format_float(float(v))
 
 
 class _OpenAPIResult:
@@ -1757,7 +1757,7 @@ class _OpenAPI:
 
     def type_error(self, name: str, type_name: str, value: Any) -> None:
         if isinstance(value, str):
-            msg = f"{name} in {_IN} must be of type {type_name}: {cel.go_quote(value)}"
+            msg = f"{name} in {_IN} must be of type {type_name}: {gofmt.go_quote(value)}"
         else:
             msg = f"{name} in {_IN} must be of type {type_name}"
         self.result.add(FieldError(self.path(name), INVALID, msg, value if value is not None else ""), blocking=True)
@@ -1852,7 +1852,7 @@ class _OpenAPI:
                 continue
             if _enum_match(data, value):
                 return
-        values = [v if isinstance(v, str) else cel.go_json(v) for v in enum]
+        values = [v if isinstance(v, str) else gofmt.go_json(v) for v in enum]
         self.result.add(_not_supported(self.path(name), data, values))
 
     def _number(self, data: int | float, s: dict[str, Any], name: str) -> None:
@@ -1912,7 +1912,7 @@ class _OpenAPI:
         if isinstance(any_of, list) and any_of:
             results = [trial(x) for x in any_of]
             if not any(not r.errors for r in results):
-                self.invalid_composite(f"{cel.go_quote(name)} must validate at least one schema (anyOf)")
+                self.invalid_composite(f"{gofmt.go_quote(name)} must validate at least one schema (anyOf)")
                 best = max(results, key=lambda r: -len(r.errors))
                 for e in best.errors:
                     self.result.add(e)
@@ -1922,7 +1922,7 @@ class _OpenAPI:
             valid = sum(1 for r in results if not r.errors)
             if valid != 1:
                 extra = "Found none valid" if valid == 0 else f"Found {valid} valid alternatives"
-                self.invalid_composite(f"{cel.go_quote(name)} must validate one and only one schema (oneOf). {extra}")
+                self.invalid_composite(f"{gofmt.go_quote(name)} must validate one and only one schema (oneOf). {extra}")
                 if valid == 0:
                     best = max(results, key=lambda r: -len(r.errors))
                     for e in best.errors:
@@ -1938,10 +1938,10 @@ class _OpenAPI:
                     self.result.add(e, blocking=r.blocking)
             if validated != len(all_of):
                 extra = ". None validated" if validated == 0 else ""
-                self.invalid_composite(f"{cel.go_quote(name)} must validate all the schemas (allOf){extra}")
+                self.invalid_composite(f"{gofmt.go_quote(name)} must validate all the schemas (allOf){extra}")
         not_ = s.get("not")
         if isinstance(not_, dict) and not trial(not_).errors:
-            self.invalid_composite(f"{cel.go_quote(name)} must not validate the schema (not)")
+            self.invalid_composite(f"{gofmt.go_quote(name)} must not validate the schema (not)")
 
     def invalid_composite(self, msg: str) -> None:
         self.result.add(FieldError(self.prefix or "<nil>", INVALID, msg, ""))
@@ -2105,7 +2105,7 @@ def _non_unique(keys: list[Any]) -> list[int]:
 
 def _duplicate(path: str, value: Any) -> FieldError:
     if isinstance(value, dict | list):
-        return FieldError(path, DUPLICATE, cel.go_sharp_v(value))
+        return FieldError(path, DUPLICATE, gofmt.go_sharp_v(value))
     return FieldError(path, DUPLICATE, "", value)
 
 
@@ -2123,13 +2123,13 @@ def _validate_list_map(data: list[Any], s: dict[str, Any], path: str) -> list[Fi
         for i in _non_unique(values):
             x = data[i]
             if x is None or k not in x:
-                errs.append(FieldError(_index(path, i), DUPLICATE, cel.go_sharp_v({})))
+                errs.append(FieldError(_index(path, i), DUPLICATE, gofmt.go_sharp_v({})))
             else:
-                errs.append(FieldError(_index(path, i), DUPLICATE, cel.go_sharp_v({k: x[k]})))
+                errs.append(FieldError(_index(path, i), DUPLICATE, gofmt.go_sharp_v({k: x[k]})))
         return errs
     key_maps = [{k: x[k] for k in keys if k in x} if isinstance(x, dict) else {} for x in data]
     for i in _non_unique([_canonical(m) for m in key_maps]):
-        errs.append(FieldError(_index(path, i), DUPLICATE, cel.go_sharp_v(key_maps[i])))
+        errs.append(FieldError(_index(path, i), DUPLICATE, gofmt.go_sharp_v(key_maps[i])))
     return errs
 
 
@@ -2492,7 +2492,7 @@ def _worst(s: Any, max_key: int | None) -> int | None:
     nullable = 4 if s.get("nullable") else 0
     enum = s.get("enum")
     if isinstance(enum, list) and enum:
-        return max(max(len(cel.go_json(v).encode("utf-8")) for v in enum), nullable)
+        return max(max(len(gofmt.go_json(v).encode("utf-8")) for v in enum), nullable)
     if s.get("x-kubernetes-int-or-string") is True:
         ml = s.get("maxLength")
         if not _is_number(ml):
@@ -2525,7 +2525,7 @@ def _worst(s: Any, max_key: int | None) -> int | None:
             v = _worst(prop, max_key)
             if v is None:
                 return None
-            total += len(cel.go_json_string(name).encode("utf-8")) + 1 + v
+            total += len(gofmt.go_json_string(name).encode("utf-8")) + 1 + v
             count += 1
         if isinstance(ap, dict) or ap is True:
             mp = s.get("maxProperties")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmapp_sandbox.apiserver.errors import ApiError
+from llmapp_sandbox.apiserver.gofmt import go_quote
 
 __all__ = [
     "FieldRequirement",
@@ -61,24 +62,6 @@ def bad_request(message: str) -> ApiError:
 
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
                "\\": "\\\\", '"': '\\"'}
-
-
-def go_quote(value: str) -> str:
-    """`fmt.Sprintf("%q", value)` (strconv.Quote): printable runes kept, the rest escaped Go style."""
-    out = ['"']
-    for ch in value:
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():  # Go unicode.IsPrint: L, M, N, P, S and U+0020, as str.isprintable
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _aggregate(messages: Sequence[str]) -> str:

@@ -53,6 +53,7 @@ from functools import cached_property
 from typing import Any, Final
 
 from llmapp_sandbox.apiserver.errors import INVALID, REQUIRED, TOO_LONG, ApiError, FieldError
+from llmapp_sandbox.apiserver.gofmt import go_json
 
 __all__ = [
     "FIELD_MANAGER_MAX_LENGTH", "MAX_UPDATE_MANAGERS", "FieldSet", "PathElement", "apply", "decode_fields_v1",
@@ -96,46 +97,6 @@ class _TypedError(Exception):
 
 
 # --- JSON the way Go writes it (jsoniter ConfigCompatibleWithStandardLibrary) ---------------------------
-
-
-def _go_str(text: str) -> str:
-    out = json.dumps(text, ensure_ascii=False)
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                         ("\u2029", "\\u2029")):
-        out = out.replace(raw, escaped)
-    return out
-
-
-def _go_float(number: float) -> str:
-    if number.is_integer() and abs(number) < 1e21:
-        return str(int(number))
-    text = repr(number)
-    if "e" in text:  # Go writes e-7, not e-07
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
-
-
-def _go_json(value: Any) -> str:
-    """encoding/json output: compact, map keys sorted, HTML characters escaped."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, str):
-        return _go_str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_go_json(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{_go_str(key)}:{_go_json(value[key])}" for key in sorted(value)) + "}"
-    raise TypeError(f"not a JSON value: {value!r}")
 
 
 def _go_v_float(number: float) -> str:
@@ -224,11 +185,11 @@ class PathElement:
 
     @staticmethod
     def key(fields: Mapping[str, Any]) -> PathElement:
-        return PathElement("k", _go_json(dict(fields)))
+        return PathElement("k", go_json(dict(fields)))
 
     @staticmethod
     def value(value: Any) -> PathElement:
-        return PathElement("v", _go_json(value))
+        return PathElement("v", go_json(value))
 
     @staticmethod
     def index(index: int) -> PathElement:
@@ -1390,7 +1351,7 @@ def _sync_last_applied(result: dict[str, Any], config: Mapping[str, Any]) -> Non
         snapshot_meta["annotations"].pop(_LAST_APPLIED, None)
         if not snapshot_meta["annotations"]:
             del snapshot_meta["annotations"]
-    annotations[_LAST_APPLIED] = _go_json(snapshot) + "\n"
+    annotations[_LAST_APPLIED] = go_json(snapshot) + "\n"
 
 
 def _is_reset(entries: Any) -> bool:

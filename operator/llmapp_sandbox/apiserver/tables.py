@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jsonpath
+from .gofmt import go_sprint
 
 TABLE_GROUP = "meta.k8s.io"
 INCLUDE_OBJECT_VALUES = ("None", "Metadata", "Object")
@@ -307,7 +308,7 @@ def printer_column(definition: Mapping[str, Any]) -> Column:
         if value is jsonpath.MISSING:
             return None
         if column_type == "string":
-            return "<no value>" if value is None else jsonpath.go_sprint(value)
+            return "<no value>" if value is None else go_sprint(value)
         return cell_for_json_value(column_type, value, now)
 
     description = (definition.get("description")

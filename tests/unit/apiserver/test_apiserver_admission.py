@@ -10,8 +10,8 @@ from llmapp_sandbox.apiserver.admission import (
     new_blocking_owner_refs,
     owner_references_changed,
 )
+from llmapp_sandbox.apiserver.gofmt import go_quote
 from llmapp_sandbox.apiserver.rbac import Authorizer, RequestInfo, UserInfo, request_info, service_account_user
-from llmapp_sandbox.apiserver.selectors import go_quote
 
 RUNNER = service_account_user("team-a", "llmapp-jobrunner")
 RBAC = "rbac.authorization.k8s.io/v1"

@@ -14,11 +14,8 @@ from llmapp_sandbox.apiserver.cel import (
     compile_rule,
     cost_error_message,
     evaluate_expression,
-    go_format_float,
-    go_json,
-    go_json_float,
-    go_sharp_v,
 )
+from llmapp_sandbox.apiserver.gofmt import go_format_float, go_json, go_json_float, go_sharp_v
 
 APP: dict[str, Any] = {
     "type": "object",

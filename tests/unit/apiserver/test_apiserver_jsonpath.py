@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from llmapp_sandbox.apiserver.gofmt import go_format_float, go_sprint
 from llmapp_sandbox.apiserver.jsonpath import (
     MISSING,
     JSONPath,
@@ -14,8 +15,6 @@ from llmapp_sandbox.apiserver.jsonpath import (
     column_path,
     evaluate,
     first_value,
-    go_format_float,
-    go_sprint,
     relaxed_expression,
 )
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from llmapp_sandbox.apiserver.errors import ApiError
+from llmapp_sandbox.apiserver.gofmt import go_quote
 from llmapp_sandbox.apiserver.selectors import (
     SelectorError,
     field_values,
-    go_quote,
     label_selector_from_dict,
     parse_field_selector,
     parse_label_selector,
