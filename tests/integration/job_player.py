@@ -87,6 +87,8 @@ class JobPlayer:
             request = self.sandbox.api.server.get_object("configmaps", NS, name)
             if request is not None:
                 break
+            if self.sandbox.api.server.get_object("jobs", NS, name) is None:
+                return 1   # the Job was deleted before its pod could start
             await asyncio.sleep(0.02)
         assert request is not None, f"no request ConfigMap for Job {name}"
         directory = self.workdir / name
