@@ -170,8 +170,22 @@ class Settings:
     app_health_recheck_seconds: float = 30.0
     """While the app is not healthy yet, look again this often (no Terraform runs for it)."""
 
-    drift_tick_seconds: float = 60.0
-    """How often the drift timer wakes to see whether an object's drift check is due."""
+    resync_seconds: float = 600.0
+    """How often a Ready object is looked at again (jittered by up to 10 %): its Secrets are re-read
+    (a rotated value writes a new Secrets Manager version and rolls the service; GitHub secrets are
+    re-sealed). No Terraform process runs unless the inputs changed. 0 turns it off."""
+
+    stalled_recheck_seconds: float = 3600.0
+    """A Stalled object (it needs a human) is looked at again this often, in case the fix was made
+    outside it (IAM, quotas); at once on a spec change or the reconcile-requested-at annotation."""
+
+    shutdown_grace_seconds: float = 240.0
+    """On SIGTERM, running passes get this long to finish their step; then Terraform gets SIGTERM
+    (it saves state and releases its lock) and kill_grace_seconds more before SIGKILL. Keep the
+    sum below the pod's terminationGracePeriodSeconds (the chart derives both)."""
+
+    kill_grace_seconds: float = 30.0
+    """How long a stopped Terraform process gets between SIGTERM and SIGKILL."""
 
     checkov: str | None = None
     """Checkov executable to run on every plan's JSON (its failed checks join the policy report,
@@ -237,7 +251,10 @@ class Settings:
             app_health_probe=env.get("LLMAPP_APP_HEALTH_PROBE", "false").lower() in {"1", "true", "yes"},
             app_health_recheck_seconds=float(env.get("LLMAPP_APP_HEALTH_RECHECK_SECONDS",
                                                      base.app_health_recheck_seconds)),
-            drift_tick_seconds=float(env.get("LLMAPP_DRIFT_TICK_SECONDS", base.drift_tick_seconds)),
+            resync_seconds=float(env.get("LLMAPP_RESYNC_SECONDS", base.resync_seconds)),
+            stalled_recheck_seconds=float(env.get("LLMAPP_STALLED_RECHECK_SECONDS", base.stalled_recheck_seconds)),
+            shutdown_grace_seconds=float(env.get("LLMAPP_SHUTDOWN_GRACE_SECONDS", base.shutdown_grace_seconds)),
+            kill_grace_seconds=float(env.get("LLMAPP_KILL_GRACE_SECONDS", base.kill_grace_seconds)),
             price_table=pathlib.Path(env["LLMAPP_PRICE_TABLE"]) if env.get("LLMAPP_PRICE_TABLE") else None,
             checkov=env.get("LLMAPP_CHECKOV") or None,
             default_runner=_choice(env.get("LLMAPP_DEFAULT_RUNNER", base.default_runner), ("local", "job"),
@@ -288,7 +305,10 @@ class Settings:
             "LLMAPP_APP_HEALTH": "true" if self.app_health else "false",
             "LLMAPP_APP_HEALTH_PROBE": "true" if self.app_health_probe else "false",
             "LLMAPP_APP_HEALTH_RECHECK_SECONDS": repr(self.app_health_recheck_seconds),
-            "LLMAPP_DRIFT_TICK_SECONDS": repr(self.drift_tick_seconds),
+            "LLMAPP_RESYNC_SECONDS": repr(self.resync_seconds),
+            "LLMAPP_STALLED_RECHECK_SECONDS": repr(self.stalled_recheck_seconds),
+            "LLMAPP_SHUTDOWN_GRACE_SECONDS": repr(self.shutdown_grace_seconds),
+            "LLMAPP_KILL_GRACE_SECONDS": repr(self.kill_grace_seconds),
             "LLMAPP_PRICE_TABLE": str(self.price_table or ""),
             "LLMAPP_CHECKOV": self.checkov or "",
             "LLMAPP_JOB_IMAGE": self.job_image,

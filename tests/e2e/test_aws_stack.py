@@ -22,9 +22,11 @@ from llmapp_operator.api.spec import LLMApp
 from llmapp_operator.cloud.app_secrets import AppSecrets
 from llmapp_operator.cloud.state import StateBackend
 from llmapp_operator.config import Settings
-from llmapp_operator.engine.reconcile import Deps, Previous, converge, status_patch, teardown
+from llmapp_operator.engine.reconcile import Deps, Previous, converge
+from llmapp_operator.engine.teardown import teardown
 from llmapp_operator.runners.gate import RunGate
 from llmapp_operator.runners.local import LocalRunner
+from tests.integration.conftest import body_of
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +62,6 @@ async def test_real_stack_converges_serves_and_is_destroyed(tmp_path: pathlib.Pa
                  "github": {"repository": os.environ["LLMAPP_E2E_REPOSITORY"]}},
     })
     result = await converge(app, deps, Previous())
-    previous = Previous.from_status(status_patch(Previous(), result, "now"))
     try:
         assert result.error is None, result.report.message
         url = result.fields["url"]
@@ -75,5 +76,5 @@ async def test_real_stack_converges_serves_and_is_destroyed(tmp_path: pathlib.Pa
                     raise
                 time.sleep(15)
     finally:
-        done = await teardown(app, deps, previous)
+        done = await teardown(body_of(app), deps)
         assert done.error is None, done.report.message

@@ -24,7 +24,7 @@ import yaml
 
 from llmapp_operator.api.workspace import state_key
 from llmapp_operator.cloud.app_secrets import AppSecrets
-from llmapp_operator.cloud.state import StateBackend
+from llmapp_operator.cloud.state import RecordStore, StateBackend
 from llmapp_operator.config import Settings
 from llmapp_operator.engine.reconcile import Deps
 from llmapp_operator.github import sync as github_sync
@@ -55,6 +55,14 @@ APP: dict[str, Any] = {
         "terraform": {"module": "sandbox"},
     },
 }
+
+
+def body_of(app: Any, status: Any = None) -> dict[str, Any]:
+    """The Kubernetes object of a parsed LLMApp (what the teardown reads: raw, the spec may be invalid)."""
+    return {"apiVersion": "llmops.dev/v1alpha1", "kind": "LLMApp",
+            "metadata": {"name": app.ref.name, "namespace": app.ref.namespace, "uid": app.ref.uid,
+                         "generation": app.ref.generation},
+            "spec": app.spec.model_dump(by_alias=True, mode="json", exclude_none=True), "status": status or {}}
 
 
 def llmapp(name: str = "rags", **spec: Any) -> dict[str, Any]:
@@ -152,6 +160,54 @@ def terraform_log(tmp_path: pathlib.Path) -> TerraformLog:
     return TerraformLog(tmp_path / "terraform-invocations.log")
 
 
+class TerraformProcesses:
+    """How many terraform processes run at once for one workspace, sampled every 10 ms from the
+    wrapper's pid log while `watching()`: one object's passes must never overlap."""
+
+    def __init__(self, log: TerraformLog) -> None:
+        self.path = log.path.with_name(log.path.name + ".pids")
+        self.most_at_once = 0
+
+    def live(self) -> dict[str, list[str]]:
+        running: dict[str, list[str]] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                pid, chdir, step = (line.split() + ["", "", ""])[:3]
+                if pid.isdigit() and _alive(int(pid)):
+                    running.setdefault(chdir, []).append(step)
+        return running
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[TerraformProcesses]:
+        import asyncio
+
+        async def sample() -> None:
+            while True:
+                self.most_at_once = max([self.most_at_once, *(len(steps) for steps in self.live().values())])
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(sample())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"   # a zombie has finished
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.fixture
+def terraform_processes(terraform_log: TerraformLog) -> TerraformProcesses:
+    return TerraformProcesses(terraform_log)
+
+
 class TerraformHooks:
     """Marker files the wrapper script honours, so a test can act at a chosen Terraform step:
     `started-<step>` appears when a step starts; `pause(step)` holds the next run of that step
@@ -191,6 +247,7 @@ def write_terraform_wrapper(path: pathlib.Path, log: TerraformLog, hooks: Terraf
     assert TERRAFORM is not None
     path.write_text(f"""#!/bin/sh
 echo "$*" >> '{log.path}'
+echo "$$ $1 $2" >> '{log.path}.pids'  # exec keeps $$: the pid of terraform itself, per workspace
 step="$2"  # $1 is -chdir=...
 touch '{hooks.path}'/started-"$step"
 if [ -e '{hooks.path}'/pause-"$step" ]; then
@@ -229,6 +286,8 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         progress_delay_seconds=0.0,  # show every step, so tests see Planning/Applying
         liveness_endpoint=None,
         app_health=False,   # the sandbox module's ECS names are not real services (test_app_health checks them)
+        shutdown_grace_seconds=3.0,   # a stopping operator in a test gives running passes this long
+        kill_grace_seconds=5.0,
     )
 
 
@@ -236,7 +295,8 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
 def deps(settings: Settings) -> Deps:
     return Deps(settings=settings, runner=LocalRunner(settings), backend=StateBackend(settings.aws_endpoint_url),
                 gate=RunGate(settings.max_concurrent_runs), secrets=KubeSecrets(),
-                app_secrets=AppSecrets(settings.aws_endpoint_url), github=github_sync)
+                app_secrets=AppSecrets(settings.aws_endpoint_url), github=github_sync,
+                records=RecordStore(settings.aws_endpoint_url))
 
 
 def state_resources(s3, bucket: str, key: str) -> list[str]:  # type: ignore[no-untyped-def]

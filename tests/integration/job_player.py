@@ -6,6 +6,8 @@ backend in moto) on the request ConfigMap the operator created, which writes the
 through the API; then the Job is marked Complete or Failed from the exit code, as the Job
 controller would. `deadline`, `evict` and `crash` end the Job the way Kubernetes does in those
 cases, with no result. `hold` leaves it running until the test calls `play(job, "resume")`.
+`sigterm` runs the pod and, once `sigterm_when` exists, stops it as the kubelet stops a pod that
+is deleted or drained: SIGTERM, then SIGKILL after the pod's terminationGracePeriodSeconds.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import pathlib
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +39,8 @@ class JobPlayer:
     fates: list[str] = field(default_factory=list)   # for the next Jobs, in order; then `default`
     default: str = "run"
     played: list[tuple[str, str]] = field(default_factory=list)   # (job name, fate)
+    sigterm_when: pathlib.Path | None = None   # for `sigterm`: the file that says "now"
+    exits: dict[str, int] = field(default_factory=dict)   # job name -> the pod process's exit code
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -61,8 +66,9 @@ class JobPlayer:
         pod = await self._pod(job) if fate != "resume" else f"{name}-x7k2p"
         if fate == "hold":
             return  # stays active until the test plays it on (Kopf cancels tasks left at its exit)
-        if fate in ("run", "resume"):
-            code = await self._run_pod(job)
+        if fate in ("run", "resume", "sigterm"):
+            code = await self._run_pod(job, stop_when=self.sigterm_when if fate == "sigterm" else None)
+            self.exits[name] = code
             await self._finish(name, succeeded=code == 0)
         elif fate == "deadline":
             await self._finish(name, succeeded=False, reason="DeadlineExceeded",
@@ -79,7 +85,7 @@ class JobPlayer:
             await self._finish(name, succeeded=False, reason="BackoffLimitExceeded",
                                message="Job has reached the specified backoff limit")
 
-    async def _run_pod(self, job: dict[str, Any]) -> int:
+    async def _run_pod(self, job: dict[str, Any], *, stop_when: pathlib.Path | None = None) -> int:
         """The container: its env from the Job, the request from the mounted ConfigMap."""
         name = job["metadata"]["name"]
         request = None
@@ -108,9 +114,22 @@ class JobPlayer:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "llmapp_operator", *container["args"][:-1], str(directory / REQUEST_KEY),
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        stopper = asyncio.create_task(self._stop_pod(process, job, stop_when)) if stop_when else None
         output, _ = await process.communicate()
+        if stopper is not None:
+            stopper.cancel()
         (directory / "pod.log").write_bytes(output)
-        return process.returncode or 0
+        return process.returncode if process.returncode is not None else 0
+
+    async def _stop_pod(self, process: asyncio.subprocess.Process, job: dict[str, Any], when: pathlib.Path) -> None:
+        while not when.exists():
+            await asyncio.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        grace = job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
 
     async def _pod(self, job: dict[str, Any]) -> str:
         pod = {"apiVersion": "v1", "kind": "Pod",

@@ -25,6 +25,20 @@ async def test_state_backend_with_dynamodb_lock_table(moto_endpoint: str) -> Non
     assert table["KeySchema"] == [{"AttributeName": "LockID", "KeyType": "HASH"}]
 
 
+async def test_a_half_configured_state_bucket_gets_its_protection_back(moto_endpoint: str) -> None:
+    """A crash between create_bucket and the configuration calls (or a hand edit) leaves a bucket
+    unversioned, unencrypted and public-able: the next start enforces all three on it."""
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="state-half-done")
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.get_public_access_block(Bucket="state-half-done")
+    await StateBackend(moto_endpoint).ensure(BackendConfig(bucket="state-half-done", key="k", region="us-east-1"))
+    assert s3.get_bucket_versioning(Bucket="state-half-done")["Status"] == "Enabled"
+    assert all(s3.get_public_access_block(Bucket="state-half-done")["PublicAccessBlockConfiguration"].values())
+    rules = s3.get_bucket_encryption(Bucket="state-half-done")["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
 async def test_state_backend_unreachable_is_transient() -> None:
     backend = BackendConfig(bucket="nowhere", key="k", region="us-east-1")
     with pytest.raises(TransientError) as caught:

@@ -23,10 +23,11 @@ from llmapp_operator.api.workspace import state_key
 from llmapp_operator.cloud.app_secrets import AppSecrets
 from llmapp_operator.cloud.state import StateBackend
 from llmapp_operator.config import Settings
-from llmapp_operator.engine.reconcile import Deps, Previous, converge, teardown
+from llmapp_operator.engine.reconcile import Deps, Previous, converge
+from llmapp_operator.engine.teardown import teardown
 from llmapp_operator.runners.local import ERRORED_STATE_FILE, LocalRunner
 from tests.conftest import needs_terraform
-from tests.integration.conftest import TerraformLog, assert_state_sound
+from tests.integration.conftest import TerraformLog, assert_state_sound, body_of
 from tests.integration.test_reconcile_terraform import after, make_app
 
 pytestmark = needs_terraform
@@ -111,6 +112,6 @@ async def test_backend_outage_mid_apply_loses_nothing(
         assert instance_ids(final) == created, "a resource was created twice"
         assert "state" in terraform_log.commands()  # the saved state was pushed (`state push`)
 
-        gone = await teardown(app, deps, after(Previous(), done))
+        gone = await teardown(body_of(app), deps)
         assert gone.error is None, gone.report.message
         assert_state_sound(s3, settings.state_bucket, key, expected_instances=0)

@@ -9,6 +9,7 @@ plan AWS resources without providers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from dataclasses import replace
@@ -247,13 +248,13 @@ async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbo
 
 
 async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, s3: Any, tmp_path: Any) -> None:
-    """The real timer: a separate operator process whose drift timer ticks every half second."""
+    """The real schedule: a separate operator process checks drift at the object's interval (1s)."""
     from llmapp_sandbox.apiserver.server import running_apiserver
     from llmapp_sandbox.cluster import ApiClient, condition, is_ready
     from tests.integration.conftest import CRD, NS, llmapp
     from tests.integration.operator_process import OperatorProcess
 
-    local = replace(settings, namespaces=(NS,), drift_tick_seconds=0.5)
+    local = replace(settings, namespaces=(NS,))   # the worker schedules each check at the object's interval
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         client = ApiClient(api.url)
         operator = OperatorProcess(local, api, tmp_path)
@@ -271,7 +272,11 @@ async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, 
             obj = await client.wait_for(NS, "rags", drifted, timeout=30)
             assert obj["status"]["drift"]["resources"] == ["terraform_data.alb: change"]
             assert condition(obj, "Ready")["status"] == "True"   # type: ignore[index]  # reported, not applied
-            events = [(e["reason"], e["type"]) for e in await client.events(NS, "rags")]
+            for _ in range(100):   # Events are posted asynchronously, next to the status write
+                events = [(e["reason"], e["type"]) for e in await client.events(NS, "rags")]
+                if ("DriftDetected", "Warning") in events:
+                    break
+                await asyncio.sleep(0.1)
             assert ("DriftDetected", "Warning") in events
         finally:
             await operator.stop()

@@ -81,6 +81,14 @@ async def test_remove_deletes_exactly_what_was_created(github) -> None:  # type:
     assert emulator.environment_variables(REPO, "dev") == {"MINE": "x"}
 
 
+async def test_remove_from_an_environment_already_gone_is_done(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    record = await sync(target, DESIRED, None)
+    del emulator.repos[REPO].environments["dev"]   # deleted by hand, or our own earlier try
+    await remove(target, record)                  # no error: nothing is left to remove
+    assert emulator.environments(REPO) == set()
+
+
 async def test_pagination_over_many_variables(github) -> None:  # type: ignore[no-untyped-def]
     emulator, target = github
     many = DesiredGitHubState(variables={f"VAR_{i:03d}": str(i) for i in range(130)}, secrets={})

@@ -20,12 +20,13 @@ from typing import Any
 
 import pytest
 
+from llmapp_operator.api.record import record_key
 from llmapp_operator.api.workspace import state_key
 from llmapp_operator.config import Settings
 from llmapp_sandbox.apiserver.server import running_apiserver
 from llmapp_sandbox.cluster import ApiClient, is_ready
 from tests.conftest import needs_terraform
-from tests.integration.conftest import CRD, TerraformHooks, assert_state_sound, state_versions
+from tests.integration.conftest import CRD, TerraformHooks, TerraformLog, assert_state_sound, state_versions
 from tests.integration.operator_process import OperatorProcess
 from tests.secrets_scan import secret_for_tests
 
@@ -97,3 +98,46 @@ async def test_sigkill_and_restart_converges_without_loss(
     for file in settings.workdir.rglob("*"):
         if file.is_file():
             assert SECRET_VALUE.encode() not in file.read_bytes(), f"secret leaked into {file}"
+
+
+async def test_killed_during_the_first_apply_then_deleted_while_down_still_destroys(
+    settings: Settings, s3: Any, tmp_path: pathlib.Path, terraform_log: TerraformLog
+) -> None:
+    """Status never recorded anything (the first apply was running): the applied record, written
+    before the apply started, tells the teardown what to destroy; the dead run's lock is its own."""
+    settings = replace(settings, namespaces=(NS,))
+    key = state_key(settings.state_key_prefix, NS, "rags")
+    marker = tmp_path / "hold"
+    marker.touch()
+    app = llmapp()
+    app["spec"]["terraform"] = {"module": "slow-apply", "vars": {"hold_marker": str(marker)}}
+    async with running_apiserver([CRD], namespaces=[NS]) as api:
+        client = ApiClient(api.url)
+        operator = OperatorProcess(settings, api, tmp_path)
+        await client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai", "namespace": NS},
+                             "stringData": {"api-key": SECRET_VALUE}})
+        try:
+            await operator.start()
+            await client.create(app)
+            for _ in range(1200):
+                if (tmp_path / "hold.reached").exists():
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)   # the runner notes the lock it holds
+            await operator.kill()
+            assert s3.head_object(Bucket=settings.state_bucket, Key=record_key(key))   # written before the apply
+            obj = await client.get(NS, "rags")
+            assert obj is not None and not (obj.get("status") or {}).get("lastAppliedDigest")
+
+            await client.delete(NS, "rags")   # while no operator runs: the finalizer holds it
+            marker.unlink()
+            await operator.start()
+            assert await client.wait_for(NS, "rags", lambda o: o is None, timeout=90) is None, operator.log_tail()
+        finally:
+            await operator.stop()
+    assert "destroy" in terraform_log.commands() and "force-unlock" in terraform_log.commands()
+    locks = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.state_bucket).get("Contents", [])
+             if o["Key"].endswith(".tflock") or o["Key"] == record_key(key)]
+    assert locks == [], f"left behind: {locks}"
+    if any(o["Key"] == key for o in s3.list_objects_v2(Bucket=settings.state_bucket).get("Contents", [])):
+        assert_state_sound(s3, settings.state_bucket, key, expected_instances=0)

@@ -123,3 +123,31 @@ async def test_kubectl_apply_refuses_each_hostile_spec_with_the_server_s_message
             assert done.returncode == 1, f"{label}: accepted: {done.stdout}"
             assert expected in done.stderr, f"{label}: {done.stderr}"
         assert api.server.list_objects("llmapps") == []
+
+
+IDENTITY_CHANGES = [
+    ("region", {"aws": {"region": "eu-west-1"}}, "spec.aws.region is immutable"),
+    ("module", {"terraform": {"module": "stack"}}, "spec.terraform.module is immutable"),
+    ("backend", {"terraform": {"module": "sandbox", "backend": {"bucket": "another-state-bucket"}}},
+     "spec.terraform.backend is immutable"),
+]
+
+
+async def test_kubectl_apply_refuses_identity_changes_of_a_live_object(tmp_path: pathlib.Path) -> None:
+    """Region, module and backend name where the infrastructure and its state are: changing one
+    would build a second stack or fork the state, so the API server refuses the update."""
+    crd = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
+    async with running_apiserver([crd]) as api:
+        api.server.create_object("namespaces", {"metadata": {"name": NS}})
+        config = api.write_kubeconfig(tmp_path / "kube" / "config", NS)
+        await kubectl(api, config, "apply", "-f", "-", stdin=manifest())
+        for label, spec, expected in IDENTITY_CHANGES:
+            done = await kubectl(api, config, "apply", "-f", "-", stdin=manifest(**spec), check=False)
+            assert done.returncode == 1, f"{label}: accepted: {done.stdout}"
+            assert expected in done.stderr, f"{label}: {done.stderr}"
+        stored = api.server.get_object("llmapps", NS, "bad")
+        assert stored is not None and stored["spec"]["aws"]["region"] == "us-east-1"
+        assert stored["metadata"]["generation"] == 1
+        # Everything else stays editable.
+        done = await kubectl(api, config, "apply", "-f", "-", stdin=manifest(app={"desiredCount": 2}))
+        assert "configured" in done.stdout

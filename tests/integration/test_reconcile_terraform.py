@@ -11,11 +11,12 @@ from typing import Any
 from llmapp_operator.api.conditions import Outcome
 from llmapp_operator.api.spec import LLMApp
 from llmapp_operator.api.workspace import state_key
-from llmapp_operator.engine.reconcile import Deps, Previous, Result, converge, status_patch, teardown
+from llmapp_operator.engine.reconcile import Deps, Previous, Result, converge, status_patch
+from llmapp_operator.engine.teardown import teardown
 from llmapp_operator.runners.gate import RunGate
 from llmapp_operator.runners.local import LocalRunner
 from tests.conftest import needs_terraform
-from tests.integration.conftest import TerraformLog, state_resources
+from tests.integration.conftest import TerraformLog, body_of, state_resources
 
 pytestmark = needs_terraform
 
@@ -94,24 +95,80 @@ async def test_spec_change_replans_and_reapplies(deps: Deps, s3, settings) -> No
 
 async def test_teardown_destroys_everything(deps: Deps, s3, settings) -> None:
     app = make_app()
-    first = await converge(app, deps, Previous())
-    result = await teardown(app, deps, after(Previous(), first))
+    await converge(app, deps, Previous())
+    result = await teardown(body_of(app), deps)
 
     assert result.error is None, result.report.message
     key = state_key(settings.state_key_prefix, "team-a", "rags")
     assert state_resources(s3, settings.state_bucket, key) == []
 
 
+async def test_a_teardown_that_failed_after_destroy_resumes_without_destroying_again(
+        deps: Deps, s3, settings, terraform_log: TerraformLog) -> None:
+    """Progress is recorded step by step in the applied record: the retry skips what is done."""
+    from llmapp_operator.api.errors import TransientError
+    from llmapp_operator.api.record import record_key
+
+    class SecretsManagerDownOnce:
+        def __init__(self, real: Any) -> None:
+            self.real, self.failed = real, False
+
+        async def delete_all(self, region: str, owner: dict[str, str]) -> None:
+            if not self.failed:
+                self.failed = True
+                raise TransientError("secretsmanager: connection refused", reason="SecretsManagerUnavailable")
+            await self.real.delete_all(region, owner)
+
+    app = make_app()
+    await converge(app, deps, Previous())
+    flaky = replace(deps, app_secrets=SecretsManagerDownOnce(deps.app_secrets))
+    first = await teardown(body_of(app), flaky)
+    assert first.transient and first.report.step == "secrets"
+    key = state_key(settings.state_key_prefix, "team-a", "rags")
+    record = json.loads(s3.get_object(Bucket=settings.state_bucket, Key=record_key(key))["Body"].read())
+    assert record["teardown"]["destroyed"] is True and record["teardown"]["app_secrets_removed"] is False
+
+    done = await teardown(body_of(app), flaky)
+    assert done.error is None and done.report.reason == "Destroyed"
+    assert terraform_log.commands().count("destroy") == 1
+    assert "Contents" not in s3.list_objects_v2(Bucket=settings.state_bucket, Prefix=record_key(key))
+
+
 async def test_orphan_policy_keeps_state(deps: Deps, s3, settings, terraform_log: TerraformLog) -> None:
     app = make_app(deletionPolicy="Orphan")
-    first = await converge(app, deps, Previous())
+    await converge(app, deps, Previous())
     count = terraform_log.count()
-    result = await teardown(app, deps, after(Previous(), first))
+    result = await teardown(body_of(app), deps)
 
     assert result.error is None and result.report.reason == "Orphaned"
     assert terraform_log.count() == count
     key = state_key(settings.state_key_prefix, "team-a", "rags")
     assert state_resources(s3, settings.state_bucket, key) == SANDBOX_RESOURCES
+
+
+async def test_an_invalid_spec_neither_blocks_the_teardown_nor_the_orphan_policy(
+        deps: Deps, s3, settings, terraform_log: TerraformLog) -> None:
+    """A spec stored under a looser CRD that the model now refuses: `deletionPolicy: Orphan` is
+    still read, and without it the teardown destroys from the applied record."""
+    invalid = {"cpu": 256, "memory": 8192}
+    kept, gone = make_app(name="kept"), make_app(name="gone")
+    for app in (kept, gone):
+        await converge(app, deps, Previous())
+    count = terraform_log.count()
+
+    body = body_of(kept)
+    body["spec"].update(app=invalid, deletionPolicy="Orphan")
+    released = await teardown(body, deps)
+    assert released.error is None and released.report.reason == "Orphaned"
+    assert terraform_log.count() == count
+    assert state_resources(s3, settings.state_bucket, state_key(settings.state_key_prefix, "team-a", "kept")) \
+        == SANDBOX_RESOURCES
+
+    body = body_of(gone)
+    body["spec"]["app"] = invalid
+    destroyed = await teardown(body, deps)
+    assert destroyed.error is None and destroyed.report.reason == "Destroyed", destroyed.report.message
+    assert state_resources(s3, settings.state_bucket, state_key(settings.state_key_prefix, "team-a", "gone")) == []
 
 
 async def test_failing_destroy_reports_and_keeps_state(deps: Deps, s3, settings, tmp_path: pathlib.Path) -> None:
@@ -121,7 +178,7 @@ async def test_failing_destroy_reports_and_keeps_state(deps: Deps, s3, settings,
     first = await converge(app, deps, Previous())
     assert first.error is None, first.report.message
 
-    failed = await teardown(app, deps, after(Previous(), first))
+    failed = await teardown(body_of(app), deps)
     assert failed.transient and failed.report.outcome is Outcome.DELETING
     assert failed.report.reason == "TerraformFailed"
     assert "terraform destroy" in failed.report.message
@@ -129,7 +186,7 @@ async def test_failing_destroy_reports_and_keeps_state(deps: Deps, s3, settings,
     assert state_resources(s3, settings.state_bucket, key) == ["terraform_data.guarded"]
 
     marker.unlink()  # the cause goes away: the retry succeeds
-    done = await teardown(app, deps, after(Previous(), first))
+    done = await teardown(body_of(app), deps)
     assert done.error is None, done.report.message
     assert state_resources(s3, settings.state_bucket, key) == []
 
@@ -166,7 +223,7 @@ async def test_two_objects_keep_separate_state(deps: Deps, s3, settings) -> None
         key = state_key(settings.state_key_prefix, namespace, name)
         assert state_resources(s3, settings.state_bucket, key) == SANDBOX_RESOURCES
 
-    await teardown(a, deps, after(Previous(), results[0]))
+    await teardown(body_of(a), deps)
     assert state_resources(s3, settings.state_bucket, state_key(settings.state_key_prefix, "team-b", "two")) \
         == SANDBOX_RESOURCES
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
-
 from llmapp_operator.engine.reconcile import Previous, approved_plan, hold_reasons
-from llmapp_operator.kopf_app.handlers import drift_due
 from llmapp_operator.review.verdict import PlanReview
 from llmapp_operator.runners.base import PlanSummary
 from tests.unit.test_workspace import app
@@ -35,16 +32,3 @@ def test_hold_reasons_name_each_guardrail() -> None:
     assert "protected resources (module.ecr.aws_ecr_repository.this[0])" in reasons[1].text
     assert "250.00 USD is above spec.terraform.maxMonthlyCost 100.00" in reasons[2].text
     assert hold_reasons(app(terraform={"allowDestructiveChanges": True, "maxMonthlyCost": 300}), plan) == []
-
-
-def test_drift_is_due_after_the_interval_plus_a_fixed_jitter_per_object() -> None:
-    since = "2026-11-25T00:00:00Z"
-    start = datetime.datetime(2026, 11, 25, tzinfo=datetime.UTC).timestamp()
-    assert not drift_due(since, 3600, "uid-a", start + 3599)
-    assert drift_due(since, 3600, "uid-a", start + 3600 * 1.1 + 1)
-    assert not drift_due(since, 0, "uid-a", start + 10**9)          # 0 turns it off
-    assert drift_due(None, 3600, "uid-a", start)                     # never checked: now
-    moments = {uid: next(s for s in range(3600, 4000) if drift_due(since, 3600, uid, start + s))
-               for uid in (f"uid-{n}" for n in range(50))}
-    assert len(set(moments.values())) > 25                            # spread out, not all at once
-    assert all(3600 <= moment <= 3961 for moment in moments.values())

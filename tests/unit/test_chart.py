@@ -95,8 +95,27 @@ def test_defaults_render_the_operator_with_cluster_rbac_and_the_kept_crd() -> No
 def test_env_names_are_the_ones_the_operator_reads() -> None:
     from llmapp_operator.config import Settings
 
-    known = set(Settings().to_env()) | {"LLMAPP_RESYNC_SECONDS", "LLMAPP_DRIFT_TICK_SECONDS", "POD_NAME"}
+    known = set(Settings().to_env()) | {"POD_NAME"}
     assert set(operator_env(render(FULL_VALUES))) - {"AWS_REGION"} <= known
+
+
+@pytest.mark.parametrize("values", [{}, {"terminationGracePeriodSeconds": 120, "operator": {"killGraceSeconds": 20}}])
+def test_a_stopping_pod_finishes_its_passes_inside_the_grace_period(values: dict[str, Any]) -> None:
+    """Kopf's exit timeout (shutdown grace + kill grace + 5) from the chart's settings ends the
+    whole stop 10 s before the kubelet's SIGKILL."""
+    objects = render(values)
+    env = operator_env(objects)
+    grace = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    import kopf
+
+    from llmapp_operator.config import Settings
+    from llmapp_operator.kopf_app.handlers import configure_kopf
+
+    operator = Settings.from_env({name: value for name, value in env.items() if value is not None})
+    assert operator.shutdown_grace_seconds > 0
+    kopf_settings = kopf.OperatorSettings()
+    configure_kopf(kopf_settings, operator)
+    assert kopf_settings.queueing.exit_timeout == grace - 10
 
 
 def test_full_values_turn_every_knob() -> None:

@@ -51,6 +51,9 @@ def test_the_job_is_one_try_with_a_deadline_ttl_owner_and_the_operator_s_setting
     assert env["LLMAPP_WORKDIR"] == "/work" and env["LLMAPP_METRICS_PORT"] == ""
     assert env["LLMAPP_STATE_BUCKET"] == "bucket"
     assert "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]   # no credentials Secret set
+    # job-step forwards SIGTERM and waits the kill grace: the pod's grace covers it with a margin.
+    assert env["LLMAPP_KILL_GRACE_SECONDS"] == repr(settings.kill_grace_seconds)
+    assert job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > settings.kill_grace_seconds + 10
 
 
 @pytest.mark.parametrize(("status", "expected"), [

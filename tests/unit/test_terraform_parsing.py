@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from llmapp_operator.api.errors import PermanentError, TransientError
 from llmapp_operator.obs.redaction import MASK, RedactingFilter, Redactor, redact_patterns, shorten
 from llmapp_operator.runners.base import public_outputs, summarize_plan
-from llmapp_operator.runners.diagnostics import classify_failure, parse_lock_info
+from llmapp_operator.runners.diagnostics import classify_failure, parse_lock_document, parse_lock_info
 
 LOCK_ERROR = """
 ╷
@@ -51,6 +52,23 @@ def test_lock_info_uses_the_exact_id_field() -> None:
     assert info.who == "root@pod-1"
     assert info.path.endswith("llmapp/ns/name/terraform.tfstate")
     assert parse_lock_info("Error: something else") is None
+    assert info.operation == "OperationTypeApply"
+    assert info.created == datetime.datetime(2026, 11, 24, 21, 0, tzinfo=datetime.UTC)
+
+
+def test_lock_document_as_terraform_stores_it() -> None:
+    # The .tflock object (and DynamoDB's Info) as terraform 1.11.4 wrote it on moto.
+    stored = ('{"ID":"f1ff7b0d-cad0-f9f3-ab8d-bc1e1b0ee30c","Operation":"OperationTypeApply","Info":"",'
+              '"Who":"root@vm","Version":"1.11.4","Created":"2026-12-01T10:36:15.039769239Z",'
+              '"Path":"bkt1/x/terraform.tfstate"}')
+    lock = parse_lock_document(stored)
+    assert lock is not None and lock.id == "f1ff7b0d-cad0-f9f3-ab8d-bc1e1b0ee30c" and lock.who == "root@vm"
+    assert lock.created == datetime.datetime(2026, 12, 1, 10, 36, 15, 39769, tzinfo=datetime.UTC)
+    printed = parse_lock_info("Lock Info:\n  ID: x\n  Operation: state-push\n"
+                              "  Created:   2026-12-01 10:36:29.504179343 +0000 UTC\n")
+    assert printed is not None and printed.operation == "state-push"
+    assert printed.created == datetime.datetime(2026, 12, 1, 10, 36, 29, 504179, tzinfo=datetime.UTC)
+    assert parse_lock_document("not json") is None and parse_lock_document('{"Who": "x"}') is None
 
 
 def test_failure_classification() -> None:

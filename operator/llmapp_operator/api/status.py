@@ -26,6 +26,10 @@ class StatusModel(BaseModel):
 class GitHubStatus(StatusModel):
     """What the operator manages in the app repository's GitHub environment (names only, never values)."""
 
+    repository: str | None = None
+    """The repository (owner/name)."""
+    api_url: str | None = None
+    """The GitHub API the repository lives in."""
     environment: str | None = None
     """The GitHub environment."""
     variables: list[Name] = Field(default_factory=list)

@@ -12,9 +12,10 @@ import json
 import pathlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from llmapp_operator.api.record import AppliedRecord
 from llmapp_operator.api.spec import InvalidSpec, LLMApp
 from llmapp_operator.config import Settings
 
@@ -80,8 +81,6 @@ class Workspace:
     timeout_seconds: int
     lock_timeout_seconds: int
     digest: str
-    secret_values: tuple[str, ...] = field(default=(), repr=False)
-    """Values the runner must redact from anything it reports (never written to disk here)."""
     namespace: str = ""
     name: str = ""
     """The LLMApp this workspace belongs to: the Job runner owns its Jobs to it."""
@@ -187,7 +186,6 @@ def render(
     module: ModuleInfo,
     *,
     secret_arns: Mapping[str, str] | None = None,
-    secret_values: tuple[str, ...] = (),
     price_override: Mapping[str, Any] | None = None,
 ) -> Workspace:
     tfvars = render_variables(app, module, secret_arns)
@@ -201,12 +199,24 @@ def render(
         timeout_seconds=app.spec.terraform.timeout_seconds or settings.default_timeout_seconds,
         lock_timeout_seconds=settings.lock_timeout_seconds,
         digest=input_digest(module, tfvars, backend),
-        secret_values=secret_values,
         namespace=app.ref.namespace,
         name=app.ref.name,
         review=ReviewOptions(region=app.spec.aws.region, policy_skip=tuple(app.spec.terraform.policy.skip),
                              price_override=price_override),
     )
+
+
+def from_record(record: AppliedRecord, settings: Settings, module: ModuleInfo) -> Workspace:
+    """The workspace a teardown destroys from: the record alone, no spec (it may be invalid, or
+    changed since the last apply). The module is the allow-listed one of that name today."""
+    backend = BackendConfig(bucket=record.backend.bucket, key=record.backend.key, region=record.backend.region,
+                            dynamodb_table=record.backend.dynamodb_table, endpoint_url=settings.aws_endpoint_url,
+                            max_retries=settings.state_max_retries)
+    tfvars = {name: value for name, value in record.tfvars.items() if name in module.variables}
+    return Workspace(uid=record.uid, directory=settings.workdir / "workspaces" / record.uid, module=module,
+                     tfvars=tfvars, backend=backend, timeout_seconds=settings.default_timeout_seconds,
+                     lock_timeout_seconds=settings.lock_timeout_seconds, digest=record.attempted_digest,
+                     namespace=record.namespace, name=record.name)
 
 
 def input_digest(module: ModuleInfo, tfvars: Mapping[str, Any], backend: BackendConfig) -> str:

@@ -15,16 +15,20 @@ from llmapp_operator.api.errors import PermanentError, TransientError
 
 
 @functools.lru_cache(maxsize=64)
-def client(service: str, region: str, endpoint_url: str | None) -> Any:
+def client(service: str, region: str, endpoint_url: str | None, *, quick: bool = False) -> Any:
     """A boto3 client with bounded retries and timeouts: a slow AWS must not stall the loop.
+    `quick` is for look-ups that may simply give up (one attempt, short timeouts), so a backend
+    that does not answer never ties up the worker threads.
 
     Cached: creating a client costs tens of milliseconds, and boto3 clients are thread-safe.
     """
+    config = (Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=3) if quick
+              else Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20))
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
         region_name=region,
         endpoint_url=endpoint_url,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20),
+        config=config,
     )
 
 

@@ -1,8 +1,10 @@
-"""boto3: make sure the Terraform state backend exists before the first init.
+"""boto3: the Terraform state backend, the saved plans and the applied record beside the state.
 
-The bucket is created versioned (state history survives a bad apply), encrypted and with all
-public access blocked; a DynamoDB lock table is created only when configured (S3-native lock
-files need none). Each backend is checked once per operator process.
+The bucket is made versioned (state history survives a bad apply), encrypted and with all public
+access blocked, and these settings are enforced every time the operator first uses a backend in a
+process, on an existing bucket too: a crash between create and configure must not leave it
+unprotected for good. A DynamoDB lock table is created only when configured (S3-native lock files
+need none).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import botocore.exceptions
 
 from llmapp_operator.api.errors import PermanentError, TransientError
+from llmapp_operator.api.record import AppliedRecord, record_key
 from llmapp_operator.api.workspace import BackendConfig
 from llmapp_operator.cloud.clients import aws_errors, client
 
@@ -46,21 +49,25 @@ class StateBackend:
 
     def _ensure_bucket(self, backend: BackendConfig) -> None:
         s3 = client("s3", backend.region, self.endpoint_url)
+        exists = True
         try:
             s3.head_bucket(Bucket=backend.bucket)
-            return
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket", "NotFound"}:
                 raise
-        create: dict[str, Any] = {"Bucket": backend.bucket}
-        if backend.region != "us-east-1":
-            create["CreateBucketConfiguration"] = {"LocationConstraint": backend.region}
-        try:
-            s3.create_bucket(**create)
-        except botocore.exceptions.ClientError as exc:
-            # Another replica (or another object) won the race: that is fine.
-            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
-                raise
+            exists = False
+        if not exists:
+            create: dict[str, Any] = {"Bucket": backend.bucket}
+            if backend.region != "us-east-1":
+                create["CreateBucketConfiguration"] = {"LocationConstraint": backend.region}
+            try:
+                s3.create_bucket(**create)
+            except botocore.exceptions.ClientError as exc:
+                # Another replica (or another object) won the race: that is fine.
+                if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                    raise
+        # Every time, not only after a create: idempotent, and a bucket left half-configured by a
+        # crash (or changed by hand) gets its protection back.
         s3.put_bucket_versioning(Bucket=backend.bucket, VersioningConfiguration={"Status": "Enabled"})
         s3.put_bucket_encryption(
             Bucket=backend.bucket,
@@ -148,3 +155,110 @@ class PlanStore:
                           denied_hint="the Terraform identity may not read and write the state bucket")
 
 
+
+
+class StateLocks:
+    """Reads the lock Terraform holds on a state, as it stored it: the S3-native `<key>.tflock`
+    object, or the `Info` of the DynamoDB item `<bucket>/<key>`. The runner notes the id of the
+    lock each of its runs took, so a lock left by a run that died is recognised as that run's."""
+
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+
+    async def held(self, backend: BackendConfig) -> str | None:
+        """The lock document (JSON) or None when the state is not locked; None too when the
+        backend does not answer: this is evidence gathering, never a reason to fail a run."""
+        def read() -> str | None:
+            try:
+                if backend.dynamodb_table:
+                    item = client("dynamodb", backend.region, self.endpoint_url, quick=True).get_item(
+                        TableName=backend.dynamodb_table, Key={"LockID": {"S": f"{backend.bucket}/{backend.key}"}},
+                        ConsistentRead=True).get("Item") or {}
+                    info = item.get("Info", {}).get("S")
+                    return str(info) if info else None
+                body = client("s3", backend.region, self.endpoint_url, quick=True).get_object(
+                    Bucket=backend.bucket, Key=f"{backend.key}.tflock")["Body"].read()
+                return bytes(body).decode(errors="replace")
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                return None
+        return await asyncio.to_thread(read)
+
+
+class RecordStore:
+    """The applied record (api/record.py) and what teardown asks of the backend: is there state,
+    and the saved plans to remove. Same bucket, same identity, same encryption as the state."""
+
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+
+    async def read(self, backend: BackendConfig) -> AppliedRecord | None:
+        def get() -> bytes | None:
+            with self._errors(backend):
+                try:
+                    response = client("s3", backend.region, self.endpoint_url).get_object(
+                        Bucket=backend.bucket, Key=record_key(backend.key))
+                except botocore.exceptions.ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+                        return None
+                    raise
+                return bytes(response["Body"].read())
+        data = await asyncio.to_thread(get)
+        if data is None:
+            return None
+        try:
+            return AppliedRecord.model_validate_json(data)
+        except ValueError:
+            raise PermanentError(f"the applied record s3://{backend.bucket}/{record_key(backend.key)} is unreadable",
+                                 reason="RecordUnreadable") from None
+
+    async def write(self, backend: BackendConfig, record: AppliedRecord) -> None:
+        body = record.model_dump_json().encode()
+
+        def put() -> None:
+            with self._errors(backend):
+                client("s3", backend.region, self.endpoint_url).put_object(
+                    Bucket=backend.bucket, Key=record_key(backend.key), Body=body, ServerSideEncryption="AES256",
+                    ContentType="application/json")
+        await asyncio.to_thread(put)
+
+    async def delete(self, backend: BackendConfig) -> None:
+        def remove() -> None:
+            with self._errors(backend):
+                client("s3", backend.region, self.endpoint_url).delete_object(
+                    Bucket=backend.bucket, Key=record_key(backend.key))
+        await asyncio.to_thread(remove)
+
+    async def state_exists(self, backend: BackendConfig) -> bool:
+        """Is there a state (or a lock a dead run left) to destroy from?"""
+        def head() -> bool:
+            with self._errors(backend):
+                s3 = client("s3", backend.region, self.endpoint_url)
+                for key in (backend.key, f"{backend.key}.tflock"):
+                    try:
+                        s3.head_object(Bucket=backend.bucket, Key=key)
+                        return True
+                    except botocore.exceptions.ClientError as exc:
+                        if exc.response.get("Error", {}).get("Code") not in {"NoSuchKey", "404", "NotFound",
+                                                                             "NoSuchBucket"}:
+                            raise
+                return False
+        return await asyncio.to_thread(head)
+
+    async def delete_plans(self, backend: BackendConfig) -> int:
+        """Remove every saved plan of the object (`<prefix>/<ns>/<name>/plans/`)."""
+        prefix = plan_key(backend, "").rsplit("/", 1)[0] + "/"
+
+        def remove() -> int:
+            with self._errors(backend):
+                s3 = client("s3", backend.region, self.endpoint_url)
+                removed = 0
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=backend.bucket, Prefix=prefix):
+                    for item in page.get("Contents", []):
+                        s3.delete_object(Bucket=backend.bucket, Key=item["Key"])
+                        removed += 1
+                return removed
+        return await asyncio.to_thread(remove)
+
+    @staticmethod
+    def _errors(backend: BackendConfig) -> contextlib.AbstractContextManager[None]:
+        return PlanStore._errors(backend)

@@ -1,10 +1,11 @@
-"""The reconcile and teardown logic, in one fixed order. Imports no kopf.
+"""The converge pass, in one fixed order. Imports no kopf.
 
 converge(): suspended? -> app secrets to Secrets Manager -> render (pure) -> digest unchanged?
-skip Terraform -> state backend -> init -> plan -> apply -> outputs -> GitHub glue.
-teardown(): Orphan? stop -> destroy -> app secrets -> GitHub glue.
-Both return a Result: the report that conditions.py turns into conditions, the status fields to
-write, and the error (if any) that tells the handler how to retry.
+skip Terraform -> state backend -> init -> plan -> review -> the applied record's intent -> apply ->
+outputs -> GitHub glue (moving from an old target first) -> app health.
+It returns a Result: the report that conditions.py turns into conditions, the status fields to
+write, the error (if any) that tells the worker how to retry, and warnings to tell as Events.
+The teardown is engine/teardown.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any, NamedTuple, Protocol
 from llmapp_operator.api import conditions
 from llmapp_operator.api.conditions import Outcome, Report
 from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError, Waiting
-from llmapp_operator.api.spec import DeletionPolicy, GitHubSecret, InvalidSpec, LLMApp, SecretValue
+from llmapp_operator.api.record import AppliedRecord, BackendRecord, GitHubRecord
+from llmapp_operator.api.spec import GitHubSecret, InvalidSpec, LLMApp, SecretValue
 from llmapp_operator.api.workspace import Workspace, render
 from llmapp_operator.config import Settings
 from llmapp_operator.kube.secrets import SecretReader
@@ -75,6 +77,16 @@ class GitHubPort(Protocol):
     async def remove(self, target: Any, record: Any) -> None: ...
 
 
+class RecordPort(Protocol):
+    """The applied record beside the state (cloud/state.py RecordStore)."""
+
+    async def read(self, backend: Any) -> AppliedRecord | None: ...
+    async def write(self, backend: Any, record: AppliedRecord) -> None: ...
+    async def delete(self, backend: Any) -> None: ...
+    async def state_exists(self, backend: Any) -> bool: ...
+    async def delete_plans(self, backend: Any) -> int: ...
+
+
 @dataclass
 class Deps:
     """Everything reconcile talks to, built once at operator start-up (no hidden globals)."""
@@ -90,6 +102,7 @@ class Deps:
     clock: Callable[[], str] = utc_now
     job_runner: Runner | None = None
     health: HealthCheck | None = None
+    records: RecordPort | None = None
 
     def runner_for(self, app: LLMApp) -> Runner:
         """spec.terraform.runner, else the operator's default: `local` or Kubernetes Jobs."""
@@ -136,6 +149,8 @@ class Result:
     report: Report
     fields: Mapping[str, Any] = field(default_factory=dict)
     error: ReconcileError | None = None
+    warnings: tuple[str, ...] = ()
+    """Told as Warning Events: what the pass had to leave (a GitHub cleanup it could not do)."""
 
     @property
     def transient(self) -> bool:
@@ -165,7 +180,7 @@ def failed(app: LLMApp, exc: ReconcileError, redactor: Redactor, *, step: str, d
     return Result(report=report, fields={**fields, "lastError": message}, error=exc)
 
 
-def _workspace(app: LLMApp, deps: Deps, secret_arns: Mapping[str, str] | None = None) -> Workspace:
+def workspace_of(app: LLMApp, deps: Deps, secret_arns: Mapping[str, str] | None = None) -> Workspace:
     module = load_module(app.spec.terraform.module, deps.settings.modules)
     try:
         prices = read_price_override(str(deps.settings.price_table)) if deps.settings.price_table else None
@@ -227,6 +242,25 @@ async def _app_secret_arns(app: LLMApp, deps: Deps, previous: Previous) -> tuple
     return await deps.app_secrets.sync(app.spec.aws.region, owner_of(app), values)
 
 
+async def _record_intent(app: LLMApp, deps: Deps, ws: Workspace, secret_arns: Mapping[str, str]
+                         ) -> AppliedRecord | None:
+    """Write what this apply is about to do before it starts: a teardown after a crash (or without
+    status) then knows there is something to destroy, and how."""
+    if deps.records is None:
+        return None
+    current = await deps.records.read(ws.backend)
+    record = AppliedRecord(
+        namespace=app.ref.namespace, name=app.ref.name, uid=app.ref.uid, module=ws.module.name,
+        module_digest=ws.module.digest,
+        backend=BackendRecord(bucket=ws.backend.bucket, key=ws.backend.key, region=ws.backend.region,
+                              dynamodb_table=ws.backend.dynamodb_table),
+        region=app.spec.aws.region, tfvars=dict(ws.tfvars), attempted_digest=ws.digest,
+        applied_digest=current.applied_digest if current else "", app_secrets=tuple(sorted(secret_arns)),
+        github=current.github if current else None, updated_at=deps.clock())
+    await deps.records.write(ws.backend, record)
+    return record
+
+
 async def converge(
     app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress, *, drift_check: bool = False
 ) -> Result:
@@ -241,7 +275,7 @@ async def converge(
     try:
         secret_arns, rotated = await _app_secret_arns(app, deps, previous)
         step = "render"
-        ws = _workspace(app, deps, secret_arns)
+        ws = workspace_of(app, deps, secret_arns)
     except ReconcileError as exc:
         return failed(app, exc, deps.redactor, step=step)
 
@@ -279,11 +313,17 @@ async def converge(
                     if plan.has_changes and held:
                         await runner.keep(ws, plan)
                         return awaiting_approval(app, plan, ws.digest, held, fields)
+                step = "record"
+                record = await _record_intent(app, deps, ws, secret_arns)
                 step = "apply"
                 await progress(Report(Outcome.IN_PROGRESS, "Applying",
                                       f"terraform apply: {plan.add} to add, {plan.change} to change, "
                                       f"{plan.destroy} to destroy", generation, step=step))
                 outputs = await runner.apply(ws, plan)
+                step = "record"
+                if record is not None and deps.records is not None:
+                    await deps.records.write(ws.backend, record.model_copy(update={
+                        "applied_digest": ws.digest, "updated_at": deps.clock()}))
         except ReconcileError as exc:
             if approved is not None and exc.reason == "StalePlan":
                 # The state moved on since the plan was approved: that plan can never apply.
@@ -307,7 +347,7 @@ async def converge(
                                                 str(outputs["ecs_service_name"]))
             message += "; app secrets rotated, service redeployed"
         step = "github"
-        github_status = await _sync_github(app, deps, previous, outputs)
+        github_status, moved = await _sync_github(app, deps, previous, outputs, ws)
         step = "health"
         health = await _app_health(app, deps, outputs)
     except ReconcileError as exc:
@@ -317,6 +357,7 @@ async def converge(
                       github_synced=False if step == "github" else None, **fields)
     if github_status is not None:
         fields["github"] = github_status
+    warnings = tuple(moved)
     synced = True if github_status is not None else None
     plan_pending = False if plan is not None else None
     if health is not None and not health[0]:
@@ -324,11 +365,11 @@ async def converge(
         waiting = Waiting(detail, reason=reason, delay=deps.settings.app_health_recheck_seconds)
         report = Report(Outcome.RETRYING, reason, detail, generation, infra_applied=True, github_synced=synced,
                         step="health", app_health=health, plan_pending=plan_pending, drift=drift)
-        return Result(report, fields, error=waiting)
+        return Result(report, fields, error=waiting, warnings=warnings)
     outcome = Outcome.APPLIED if plan is not None else Outcome.UNCHANGED
     reason = "Applied" if plan is not None else "UpToDate"
     return Result(Report(outcome, reason, message, generation, infra_applied=True, github_synced=synced,
-                         app_health=health, plan_pending=plan_pending, drift=drift), fields)
+                         app_health=health, plan_pending=plan_pending, drift=drift), fields, warnings=warnings)
 
 
 # -- approval and guardrails (pure) ---------------------------------------------------------------
@@ -439,7 +480,7 @@ async def _github_target(app: LLMApp, deps: Deps) -> Any:
                         api_url=github.api_url, token=token)
 
 
-def _record_from_status(data: Mapping[str, Any] | None) -> Any:
+def synced_from_status(data: Mapping[str, Any] | None) -> Any:
     if not data or not data.get("digest"):
         return None
     from llmapp_operator.github.sync import GitHubSyncRecord
@@ -465,10 +506,14 @@ def _record_to_status(record: Any) -> dict[str, Any]:
     }
 
 
-async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Outputs) -> dict[str, Any] | None:
+async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Outputs, ws: Workspace
+                       ) -> tuple[dict[str, Any] | None, list[str]]:
+    """Sync the environment; when the target (API URL, repository, environment) moved, first remove
+    what was written to the old one. Returns the status and the warnings of a move that could not
+    clean up the old target."""
     github = app.spec.github
     if github.token_secret_ref is None or deps.github is None or not deps.settings.github_sync:
-        return None
+        return None, []
     from llmapp_operator.github.sync import DesiredGitHubState
 
     target = await _github_target(app, deps)
@@ -476,38 +521,52 @@ async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Out
         variables=github_variables(outputs, deps.settings.github_variable_outputs, github.variables),
         secrets=await read_secret_values(app, deps, github.secrets),
     )
-    record = await deps.github.sync(target, desired, _record_from_status(previous.github))
-    return _record_to_status(record)
+    previous_sync = synced_from_status(previous.github)
+    shown = previous.github or {}
+    unmoved = (shown.get("repository") == target.repository and shown.get("apiUrl") == target.api_url
+               and shown.get("environment") == target.environment)
+    # The record is read only when status cannot vouch for the target (it moved, or an older status).
+    record = await deps.records.read(ws.backend) if deps.records is not None and not unmoved else None
+    known = record.github if record is not None else None
+    warnings: list[str] = []
+    if known is not None and not known.same_target(target.api_url, target.repository, target.environment):
+        warnings = await remove_github_names(deps, app.ref.namespace, known, "the GitHub target moved")
+        previous_sync = None
+    synced = await deps.github.sync(target, desired, previous_sync)
+    if deps.records is not None and (previous_sync is None or previous_sync.digest != synced.digest):
+        record = record or await deps.records.read(ws.backend)
+    if record is not None and deps.records is not None and (
+            known is None or known.digest != synced.digest or not known.same_target(
+                target.api_url, target.repository, target.environment)):
+        ref = github.token_secret_ref
+        await deps.records.write(ws.backend, record.model_copy(update={"github": GitHubRecord(
+            api_url=target.api_url, repository=target.repository, environment=synced.environment,
+            token_secret=ref.name, token_key=ref.key, variables=synced.variables, secrets=synced.secrets,
+            created_environment=synced.created_environment, digest=synced.digest, synced_at=synced.synced_at),
+            "updated_at": deps.clock()}))
+    return {**_record_to_status(synced), "repository": target.repository, "apiUrl": target.api_url}, warnings
 
 
-# -- teardown ------------------------------------------------------------------------------------
+async def remove_github_names(deps: Deps, namespace: str, known: GitHubRecord, why: str) -> list[str]:
+    """Remove the names the record says we manage at `known`'s target, with the token its Secret
+    holds now. A token that no longer reads, or no longer may, leaves them: said as a warning."""
+    from llmapp_operator.github.sync import GitHubSyncRecord, GitHubTarget
 
-async def teardown(app: LLMApp, deps: Deps, previous: Previous) -> Result:
-    """Destroy what converge built; the handler releases the finalizer only when error is None."""
-    generation = app.ref.generation
-    if app.spec.deletion_policy is DeletionPolicy.ORPHAN:
-        return Result(Report(Outcome.DELETING, "Orphaned",
-                             "deletionPolicy is Orphan: AWS resources, state and GitHub settings are kept",
-                             generation))
-    step = "render"
+    left = (f"{why}: {len(known.variables)} variable(s) and {len(known.secrets)} secret(s) were left in "
+            f"{known.repository} environment {known.environment}")
+    if deps.github is None or deps.secrets is None or not known.token_secret or not known.token_key:
+        return [f"{left} (no token to remove them with)"]
     try:
-        if previous.last_attempted_digest is not None or previous.last_applied_digest is not None:
-            ws = _workspace(app, deps)
-            runner = deps.runner_for(app)
-            async with deps.gate.slot():
-                step = "backend"
-                await deps.backend.ensure(ws.backend)
-                step = "destroy"
-                await runner.init(ws)
-                await runner.destroy(ws)
-        step = "secrets"
-        if deps.app_secrets is not None:
-            await deps.app_secrets.delete_all(app.spec.aws.region, owner_of(app))
-        step = "github"
-        record = _record_from_status(previous.github)
-        if record is not None and deps.github is not None and app.spec.github.token_secret_ref is not None:
-            await deps.github.remove(await _github_target(app, deps), record)
-    except ReconcileError as exc:
-        return failed(app, exc, deps.redactor, step=step, deleting=True)
-    return Result(Report(Outcome.DELETING, "Destroyed", "terraform destroy succeeded", generation,
-                         infra_applied=False))
+        token = await deps.secrets.read(namespace, known.token_secret, known.token_key)
+        old = GitHubTarget(repository=known.repository, environment=known.environment, api_url=known.api_url,
+                           token=token)
+        await deps.github.remove(old, GitHubSyncRecord(
+            environment=known.environment, variables=known.variables, secrets=known.secrets, digest=known.digest,
+            created_environment=known.created_environment, synced_at=known.synced_at))
+    except PermanentError as exc:
+        return [f"{left}: {shorten(deps.redactor.redact(exc.message), 300)}"]
+    except TransientError as exc:
+        if exc.reason not in ("SecretNotFound", "SecretKeyNotFound"):
+            raise   # GitHub or the API is down: retry, the token may still work
+        return [f"{left}: the token Secret {namespace}/{known.token_secret} is gone"]
+    return []

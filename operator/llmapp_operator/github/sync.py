@@ -182,7 +182,10 @@ def _remove_blocking(target: GitHubTarget, record: GitHubSyncRecord) -> None:
         repo = gh.get_repo(target.repository)
     except github.UnknownObjectException:
         return  # the repository is gone: so is everything in it
-    env = repo.get_environment(record.environment)
+    try:
+        env = repo.get_environment(record.environment)
+    except github.UnknownObjectException:
+        return  # the environment is gone (deleted by hand, or a retry after we deleted it): done
     for name in record.variables:
         env.delete_variable(name)  # False on 404: already gone, fine
     for name in record.secrets:

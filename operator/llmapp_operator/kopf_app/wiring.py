@@ -12,7 +12,7 @@ from llmapp_operator.config import Settings, own_identity, own_namespace
 def build_deps(settings: Settings) -> Any:
     from llmapp_operator.cloud.app_health import check_app_health
     from llmapp_operator.cloud.app_secrets import AppSecrets
-    from llmapp_operator.cloud.state import StateBackend
+    from llmapp_operator.cloud.state import RecordStore, StateBackend
     from llmapp_operator.engine.reconcile import Deps
     from llmapp_operator.github import sync as github_sync
     from llmapp_operator.kube.secrets import KubeSecrets
@@ -30,6 +30,7 @@ def build_deps(settings: Settings) -> Any:
         github=github_sync,
         job_runner=JobRunner(settings),
         health=check_app_health,
+        records=RecordStore(settings.aws_endpoint_url),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from llmapp_operator.api.workspace import ReviewOptions
@@ -19,7 +19,6 @@ class PlanReview:
     monthly_cost: float | None = None
     currency: str = ""
     price_table_date: str = ""
-    cost_lines: tuple[str, ...] = field(default=())
 
     @property
     def violated_rules(self) -> tuple[str, ...]:
@@ -34,6 +33,6 @@ def review_plan(plan: Mapping[str, Any], options: ReviewOptions) -> PlanReview:
         table = load_price_table(options.region, options.price_override)
     except UnknownRegion:
         return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan))
-    monthly, lines = estimate_monthly_cost(plan, table)
+    monthly, _lines = estimate_monthly_cost(plan, table)
     return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan),
-                      monthly_cost=monthly, currency=table.currency, price_table_date=table.date, cost_lines=lines)
+                      monthly_cost=monthly, currency=table.currency, price_table_date=table.date)

@@ -40,6 +40,7 @@ LABEL_STEP = "llmops.dev/step"
 LABEL_DIGEST = "llmops.dev/digest"
 ANNOTATION_NONCE = "llmops.dev/nonce"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "llmapp-operator", "app.kubernetes.io/name": "llmapp-terraform"}
+JOB_STOP_MARGIN_SECONDS = 30  # job-step's own exit after Terraform stopped (result write, log flush)
 DEADLINE_GRACE_SECONDS = 120   # init (module copy, providers from the image's cache) on top of the step
 STEPS = ("plan", "apply", "output", "destroy")
 # Settings a Job must not inherit from the operator: it serves no probes or metrics, and its
@@ -134,7 +135,7 @@ def review_from_dict(data: Mapping[str, Any]) -> PlanReview:
     cost = data.get("monthly_cost")
     return PlanReview(violations=strings("violations"), waived=strings("waived"), destructive=strings("destructive"),
                       monthly_cost=float(cost) if cost is not None else None, currency=str(data.get("currency", "")),
-                      price_table_date=str(data.get("price_table_date", "")), cost_lines=strings("cost_lines"))
+                      price_table_date=str(data.get("price_table_date", "")))
 
 
 def error_to_dict(exc: ReconcileError) -> dict[str, str]:
@@ -232,8 +233,9 @@ def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": settings.job_service_account,
-                    # Terraform gets SIGTERM and this long to stop and release the state lock.
-                    "terminationGracePeriodSeconds": 60,
+                    # job-step forwards SIGTERM to Terraform and waits the kill grace for it to
+                    # save its state and release the lock; the kubelet's SIGKILL comes after.
+                    "terminationGracePeriodSeconds": int(settings.kill_grace_seconds) + JOB_STOP_MARGIN_SECONDS,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                                         "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],

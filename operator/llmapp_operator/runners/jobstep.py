@@ -12,10 +12,11 @@ import contextlib
 import json
 import logging
 import pathlib
+import signal
 from collections.abc import Mapping
 from typing import Any
 
-from llmapp_operator.api.errors import PermanentError, ReconcileError
+from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError
 from llmapp_operator.api.workspace import BackendConfig, ReviewOptions, Workspace
 from llmapp_operator.config import Settings
 from llmapp_operator.obs.redaction import REDACTOR
@@ -109,6 +110,32 @@ def write_result(result: JobResult, request: JobRequest) -> None:
         request.namespace, body, _request_timeout=15)  # type: ignore[arg-type]  # a dict is accepted
 
 
+async def _run_until_sigterm(request: JobRequest, settings: Settings) -> JobResult:
+    """The step, stopped cleanly by SIGTERM. As a container's PID 1 this process gets no default
+    signal handling: without a handler SIGTERM would be ignored and Terraform SIGKILLed at the end of
+    the grace period, its lock held. The handler cancels the step, which sends SIGTERM to Terraform's
+    process group and waits the kill grace for it to save its state and release the lock."""
+    task = asyncio.ensure_future(run_step(request, settings))
+    loop = asyncio.get_running_loop()
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        return reply(request, error=TransientError(f"terraform {request.step} was stopped (the Job's pod got "
+                                                   "SIGTERM); the operator retries", reason="JobStopped"))
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def main(request_path: pathlib.Path) -> int:
     try:
         request = JobRequest.from_json(request_path.read_text())
@@ -116,7 +143,7 @@ def main(request_path: pathlib.Path) -> int:
         log.error("cannot read the Job request %s: %s", request_path, type(exc).__name__)
         return 2
     try:
-        result = asyncio.run(run_step(request, Settings.from_env()))
+        result = asyncio.run(_run_until_sigterm(request, Settings.from_env()))
     except ValueError as exc:  # bad LLMAPP_* settings in the Job's environment
         result = reply(request, error=PermanentError(str(exc), reason="JobSettings"))
     log.info("terraform %s for %s/%s: %s", request.step, request.namespace, request.name,

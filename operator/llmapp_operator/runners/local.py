@@ -23,14 +23,20 @@ from typing import Any
 
 from llmapp_operator.api.errors import TransientError
 from llmapp_operator.api.workspace import Workspace
-from llmapp_operator.cloud.state import PlanStore
+from llmapp_operator.cloud.state import PlanStore, StateLocks
 from llmapp_operator.config import Settings
 from llmapp_operator.obs import metrics
 from llmapp_operator.obs.redaction import REDACTOR, Redactor
 from llmapp_operator.review.checkov import checkov_findings, with_findings
 from llmapp_operator.review.verdict import review_plan
 from llmapp_operator.runners.base import Outputs, PlanSummary, plan_file_id, public_outputs, summarize_plan
-from llmapp_operator.runners.diagnostics import LockInfo, classify_failure, parse_lock_info
+from llmapp_operator.runners.diagnostics import (
+    LOCK_OPERATIONS,
+    LockInfo,
+    classify_failure,
+    parse_lock_document,
+    parse_lock_info,
+)
 from llmapp_operator.runners.modules import copy_module
 
 PLAN_FILE = "tfplan"
@@ -40,7 +46,8 @@ ERRORED_STATE_FILE = "errored.tfstate"  # where terraform keeps state it failed 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 UNRELEASED_LOCK_MARKER = "Error releasing the state lock"
 JOURNAL_DIR = "runs"  # one <pid>.json per terraform process while it runs
-KILL_GRACE_SECONDS = 20.0
+LOCK_POLL_SECONDS = 0.2  # how often a run's own lock is looked for, until it is seen
+LOCK_CLOCK_SLACK_SECONDS = 1.0  # Terraform's clock is ours (same host); this covers rounding
 
 @dataclass(frozen=True)
 class Completed:
@@ -56,6 +63,7 @@ class LocalRunner:
         self.settings = settings
         self.redactor = redactor
         self.plans = plans or PlanStore(settings.aws_endpoint_url)
+        self.locks = StateLocks(settings.aws_endpoint_url)
         self.processes_started = 0
         self._hostname = socket.gethostname()
 
@@ -177,7 +185,10 @@ class LocalRunner:
             start_new_session=True,  # own process group: we can stop terraform and its children
         )
         self.processes_started += 1
-        self._write_journal(ws, step, process.pid)
+        started_at = time.time()
+        self._write_journal(ws, step, process.pid, started_at)
+        watcher = (asyncio.create_task(self._note_own_lock(ws, step, process.pid, started_at))
+                   if step in LOCK_OPERATIONS else None)
         started = time.monotonic()
         step_seconds = metrics.TERRAFORM_STEP_SECONDS
         try:
@@ -185,28 +196,29 @@ class LocalRunner:
         except TimeoutError:
             step_seconds.labels(step=step, outcome="timeout").observe(time.monotonic() - started)
             await asyncio.shield(self._stop_group(process))
-            self._clear_journal(ws, process.pid)
+            self._end_journal(ws, process.pid, process.returncode, "")
             raise TransientError(
                 f"terraform {step} did not finish within {ws.timeout_seconds}s and was stopped",
                 reason="TerraformTimeout",
             ) from None
         except asyncio.CancelledError:
             await asyncio.shield(self._stop_group(process))
-            self._clear_journal(ws, process.pid)
+            self._end_journal(ws, process.pid, process.returncode, "")
             raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         # `plan -detailed-exitcode` exits 2 when there are changes: a success too.
         outcome = "ok" if process.returncode == 0 or (step == "plan" and process.returncode == 2) else "error"
         step_seconds.labels(step=step, outcome=outcome).observe(time.monotonic() - started)
         # Some subcommands (state push, force-unlock) have no -no-color: strip colours here once.
         error_text = ANSI_ESCAPE.sub("", stderr.decode(errors="replace"))
-        if UNRELEASED_LOCK_MARKER not in error_text:
-            # Otherwise the entry stays: it proves the lock left behind is this dead run's own.
-            self._clear_journal(ws, process.pid)
+        self._end_journal(ws, process.pid, process.returncode, error_text)
         return Completed(process.returncode or 0, stdout.decode(errors="replace"), error_text)
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM lets Terraform stop gracefully and release the lock; SIGKILL if it will not."""
-        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        for sig, grace in ((signal.SIGTERM, self.settings.kill_grace_seconds), (signal.SIGKILL, 5.0)):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, sig)
             try:
@@ -231,50 +243,100 @@ class LocalRunner:
         errored.rename(errored.with_name(f"{ERRORED_STATE_FILE}.pushed-{int(time.time())}"))
 
     # -- state-lock recovery -----------------------------------------------------------------
-    # Each terraform process is journaled in <workspace>/runs/<pid>.json and the entry removed
-    # when the process ends. An entry that outlives its process is the proof that a run of ours
-    # died (the operator was killed with it) and may have left the state lock behind. Entries are
-    # never overwritten by later runs: the next `init` must not erase the evidence.
-    def _write_journal(self, ws: Workspace, step: str, pid: int) -> None:
-        record = {"host": self._hostname, "pid": pid, "step": step, "started": time.time(),
-                  "state": ws.backend.key}
+    # Each terraform process is journaled in <workspace>/runs/<pid>.json: host, pid, step, the
+    # lock operation it takes, when it started, and (noted while it runs) the id of the lock it
+    # took. The entry is removed when the process ends and released its lock; it stays when the
+    # process died by a signal or could not release the lock, and when the operator itself died
+    # with it. Such an entry is the proof that a specific dead run of ours may hold the lock.
+    def _write_journal(self, ws: Workspace, step: str, pid: int, started_at: float) -> None:
+        record = {"host": self._hostname, "pid": pid, "step": step, "operation": LOCK_OPERATIONS.get(step, ""),
+                  "started": started_at, "state": ws.backend.key, "lock_id": None}
         journal = ws.directory / JOURNAL_DIR
         journal.mkdir(exist_ok=True)
         (journal / f"{pid}.json").write_text(json.dumps(record))
 
-    def _clear_journal(self, ws: Workspace, pid: int) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (ws.directory / JOURNAL_DIR / f"{pid}.json").unlink()
-
-    def _dead_runs(self, ws: Workspace) -> list[tuple[pathlib.Path, dict[str, Any]]]:
-        """Journal entries of this host's runs for this state whose process is gone."""
-        dead = []
+    def _journal_entries(self, ws: Workspace) -> list[tuple[pathlib.Path, dict[str, Any]]]:
+        """This host's journal entries for this object's state."""
+        entries = []
         for entry in sorted((ws.directory / JOURNAL_DIR).glob("*.json")):
             try:
                 record = json.loads(entry.read_text())
             except (OSError, ValueError):
                 continue
-            if (isinstance(record, dict) and record.get("host") == self._hostname
-                    and record.get("state") == ws.backend.key and not _process_alive(int(record.get("pid", 0)))):
-                dead.append((entry, record))
-        return dead
+            ours = isinstance(record, dict) and record.get("host") == self._hostname
+            if ours and record.get("state") == ws.backend.key:
+                entries.append((entry, record))
+        return entries
+
+    async def _note_own_lock(self, ws: Workspace, step: str, pid: int, started_at: float) -> None:
+        """Look for the lock this run takes and write its id into the run's entry: a lock taken
+        on this host, for this operation, created after the run started, is the run's own."""
+        entry = ws.directory / JOURNAL_DIR / f"{pid}.json"
+        while True:
+            lock = parse_lock_document(await self.locks.held(ws.backend) or "")
+            if (lock is not None and lock.created is not None and lock.who.endswith("@" + self._hostname)
+                    and lock.operation == LOCK_OPERATIONS[step]
+                    and lock.created.timestamp() >= started_at - LOCK_CLOCK_SLACK_SECONDS):
+                with contextlib.suppress(OSError, ValueError):
+                    record = json.loads(entry.read_text())
+                    record["lock_id"] = lock.id
+                    entry.write_text(json.dumps(record))
+                # This run holds the lock, so whatever lock an earlier dead run left is gone: its
+                # entry proves nothing any more and must not match a later lock.
+                for other, other_record in self._journal_entries(ws):
+                    if other != entry and not _process_alive(int(other_record.get("pid", 0))):
+                        other.unlink(missing_ok=True)
+                return
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+
+    def _end_journal(self, ws: Workspace, pid: int, returncode: int | None, error_text: str) -> None:
+        entry = ws.directory / JOURNAL_DIR / f"{pid}.json"
+        if returncode is not None and returncode >= 0 and UNRELEASED_LOCK_MARKER not in error_text:
+            entry.unlink(missing_ok=True)
+            return
+        # Killed (by us after a timeout, or by the kernel) or the lock release failed: the entry
+        # stays as evidence, with when the run ended so that later locks are never mistaken for it.
+        with contextlib.suppress(OSError, ValueError):
+            record = json.loads(entry.read_text())
+            record["ended"] = time.time()
+            entry.write_text(json.dumps(record))
+
+    def _own_dead_run(self, ws: Workspace, lock: LockInfo) -> list[pathlib.Path] | None:
+        """The journal entries to retire if `lock` is provably a dead run's of ours, else None.
+
+        Never while a run of ours for this object is alive. The lock must be this host's, for
+        this state; then a dead entry must name it: by the id noted while it ran, or (when the run
+        died before its lock was seen) by the operation and a creation time inside the run's life.
+        """
+        entries = self._journal_entries(ws)
+        if any(_process_alive(int(record.get("pid", 0))) for _, record in entries):
+            return None
+        if not lock.who.endswith("@" + self._hostname) or not lock.path.endswith(ws.backend.key):
+            return None
+        for _, record in entries:
+            if record.get("lock_id"):
+                if record["lock_id"] == lock.id:
+                    return [entry for entry, _ in entries]
+                continue
+            if not lock.operation or lock.operation != record.get("operation") or lock.created is None:
+                continue
+            started = float(record.get("started", 0))
+            ended = float(record.get("ended") or time.time())
+            created = lock.created.timestamp()
+            if started - LOCK_CLOCK_SLACK_SECONDS <= created <= ended + LOCK_CLOCK_SLACK_SECONDS:
+                return [entry for entry, _ in entries]
+        return None
 
     async def _recover_lock(self, ws: Workspace, lock: LockInfo) -> bool:
-        """Force-unlock only a lock provably left by this operator's own dead run for this object.
-
-        Proof: our journal for this workspace names a run on this host whose process is gone,
-        and the lock was taken on this host for this object's state key. A lock held by any
-        other run (another replica, a human, a live process) is left alone: StateLocked retries.
-        """
-        dead = self._dead_runs(ws)
-        if not dead:
-            return False
-        if not lock.who.endswith("@" + self._hostname) or not lock.path.endswith(ws.backend.key):
+        """Force-unlock only a lock that a specific dead run of this operator took on this object.
+        Any other lock (another replica, a human, a live run) is left alone: StateLocked retries."""
+        retire = self._own_dead_run(ws, lock)
+        if retire is None:
             return False
         done = await self._spawn(ws, "force-unlock", ["force-unlock", "-force", lock.id])
         if done.code != 0:
             return False
-        for entry, _ in dead:
+        for entry in retire:
             entry.unlink(missing_ok=True)
         return True
 

@@ -1,0 +1,193 @@
+"""Teardown: destroy what the applied record says was built, in steps that resume, and always end.
+
+The record beside the state (api/record.py) is the truth, not status: a teardown after a restore
+without status, or after the operator was killed during the first apply, still destroys. It needs
+no valid spec either (the record holds the module, backend and rendered variables), and
+`deletionPolicy` is read from the raw object, so an invalid spec can still be orphaned.
+
+Steps, each recorded as done in the record so a retry (or a restarted operator) skips it:
+terraform destroy (only when there is a record or a state: never "destroy succeeded" when nothing
+ran), the app secrets in Secrets Manager, the GitHub names (a missing environment is done; a
+token Secret that is gone leaves them, with a Warning naming what was left), the saved plans,
+and last the record itself. Imports no kopf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmapp_operator.api.conditions import Outcome, Report
+from llmapp_operator.api.errors import PermanentError, ReconcileError
+from llmapp_operator.api.record import AppliedRecord, GitHubRecord, TeardownProgress
+from llmapp_operator.api.spec import DeletionPolicy, InvalidSpec, LLMApp
+from llmapp_operator.api.workspace import BackendConfig, from_record, state_key
+from llmapp_operator.engine.reconcile import (
+    Deps,
+    Previous,
+    Result,
+    failed,
+    owner_of,
+    remove_github_names,
+    synced_from_status,
+    workspace_of,
+)
+from llmapp_operator.runners.modules import load_module
+
+
+def deletion_policy(body: Mapping[str, Any]) -> DeletionPolicy:
+    """Read even from a spec the model refuses: the way out of a stuck deletion must always work."""
+    value = ((body.get("spec") or {}).get("deletionPolicy"))
+    return DeletionPolicy.ORPHAN if value == DeletionPolicy.ORPHAN.value else DeletionPolicy.DELETE
+
+
+def backend_of(body: Mapping[str, Any], deps: Deps) -> BackendConfig:
+    """Where the state (and the record) of this object is, from the raw spec with the operator's
+    defaults: the backend is immutable, so this is where the applies went."""
+    settings = deps.settings
+    meta = body.get("metadata") or {}
+    raw = ((body.get("spec") or {}).get("terraform") or {}).get("backend") or {}
+    raw = raw if isinstance(raw, Mapping) else {}
+
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return BackendConfig(
+        bucket=text("bucket") or settings.state_bucket,
+        key=state_key(text("keyPrefix") or settings.state_key_prefix, str(meta.get("namespace", "")),
+                      str(meta.get("name", ""))),
+        region=text("region") or settings.state_region,
+        dynamodb_table=text("dynamodbTable") or settings.lock_table,
+        endpoint_url=settings.aws_endpoint_url, max_retries=settings.state_max_retries)
+
+
+async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
+    meta = body.get("metadata") or {}
+    generation = int(meta.get("generation") or 0)
+    if deletion_policy(body) is DeletionPolicy.ORPHAN:
+        return Result(Report(Outcome.DELETING, "Orphaned",
+                             "deletionPolicy is Orphan: AWS resources, state and GitHub settings are kept",
+                             generation))
+    try:
+        app: LLMApp | None = LLMApp.from_body(body)
+    except InvalidSpec:
+        app = None
+    backend = backend_of(body, deps)
+    step = "record"
+    warnings: list[str] = []
+    try:
+        if deps.records is None:
+            raise PermanentError("this operator has no applied-record store", reason="RecordsUnavailable")
+        await deps.backend.ensure(backend)
+        record = await deps.records.read(backend)
+        if record is None:
+            return await _teardown_without_record(body, app, deps, backend, generation)
+        progress = record.teardown or TeardownProgress(started_at=deps.clock())
+        record = await _save(deps, backend, record, progress)
+        if not progress.destroyed:
+            step = "destroy"
+            ws = from_record(record, deps.settings, load_module(record.module, deps.settings.modules))
+            runner = deps.runner_for(app) if app is not None else deps.runner
+            async with deps.gate.slot():
+                await runner.init(ws)
+                await runner.destroy(ws)
+            progress = progress.model_copy(update={"destroyed": True})
+            record = await _save(deps, backend, record, progress)
+        if not progress.app_secrets_removed:
+            step = "secrets"
+            if deps.app_secrets is not None:
+                await deps.app_secrets.delete_all(record.region, _owner(meta))
+            progress = progress.model_copy(update={"app_secrets_removed": True})
+            record = await _save(deps, backend, record, progress)
+        if not progress.github_removed:
+            step = "github"
+            if record.github is not None and _any(record.github.variables, record.github.secrets,
+                                                  record.github.created_environment):
+                warnings += await remove_github_names(deps, str(meta.get("namespace", "")), record.github,
+                                                      "the LLMApp was deleted")
+            progress = progress.model_copy(update={"github_removed": True})
+            record = await _save(deps, backend, record, progress)
+        if not progress.plans_removed:
+            step = "plans"
+            await deps.records.delete_plans(backend)
+            progress = progress.model_copy(update={"plans_removed": True})
+            record = await _save(deps, backend, record, progress)
+        step = "record"
+        await deps.records.delete(backend)
+    except ReconcileError as exc:
+        return _failed(body, app, exc, deps, step)
+    return Result(Report(Outcome.DELETING, "Destroyed", "terraform destroy ran; app secrets, GitHub names and "
+                         "saved plans removed", generation, infra_applied=False), warnings=tuple(warnings))
+
+
+async def _teardown_without_record(body: Mapping[str, Any], app: LLMApp | None, deps: Deps, backend: BackendConfig,
+                                   generation: int) -> Result:
+    """An object applied by an operator older than the record (or never applied)."""
+    assert deps.records is not None
+    warnings: list[str] = []
+    step = "destroy"
+    try:
+        state = await deps.records.state_exists(backend)
+        if state:
+            if app is None:
+                raise PermanentError("there is state to destroy but no applied record, and the spec is invalid: fix "
+                                     "the spec, or set spec.deletionPolicy: Orphan to keep the AWS resources",
+                                     reason="InvalidSpec")
+            ws = workspace_of(app, deps)
+            runner = deps.runner_for(app)
+            async with deps.gate.slot():
+                await runner.init(ws)
+                await runner.destroy(ws)
+        step = "secrets"
+        if deps.app_secrets is not None and app is not None:
+            await deps.app_secrets.delete_all(app.spec.aws.region, owner_of(app))
+        step = "github"
+        synced = synced_from_status((body.get("status") or {}).get("github"))
+        if synced is not None and app is not None and app.spec.github.token_secret_ref is not None:
+            ref = app.spec.github.token_secret_ref
+            warnings += await remove_github_names(deps, app.ref.namespace, GitHubRecord(
+                api_url=app.spec.github.api_url, repository=app.spec.github.repository,
+                environment=synced.environment, token_secret=ref.name, token_key=ref.key,
+                variables=synced.variables, secrets=synced.secrets, created_environment=synced.created_environment,
+                digest=synced.digest), "the LLMApp was deleted")
+        step = "plans"
+        await deps.records.delete_plans(backend)
+    except ReconcileError as exc:
+        return _failed(body, app, exc, deps, step)
+    if not state:
+        return Result(Report(Outcome.DELETING, "NothingToDestroy", "no Terraform state and no applied record: "
+                             "nothing was built, nothing was destroyed", generation), warnings=tuple(warnings))
+    return Result(Report(Outcome.DELETING, "Destroyed", "terraform destroy ran (no applied record: the state and "
+                         "the spec were used)", generation, infra_applied=False), warnings=tuple(warnings))
+
+
+async def _save(deps: Deps, backend: BackendConfig, record: AppliedRecord, progress: TeardownProgress
+                ) -> AppliedRecord:
+    assert deps.records is not None
+    record = record.model_copy(update={"teardown": progress, "updated_at": deps.clock()})
+    await deps.records.write(backend, record)
+    return record
+
+
+def _any(*parts: Any) -> bool:
+    return any(bool(part) for part in parts)
+
+
+def _owner(meta: Mapping[str, Any]) -> dict[str, str]:
+    return {"namespace": str(meta.get("namespace", "")), "name": str(meta.get("name", "")),
+            "uid": str(meta.get("uid", ""))}
+
+
+def _failed(body: Mapping[str, Any], app: LLMApp | None, exc: ReconcileError, deps: Deps, step: str) -> Result:
+    if app is not None:
+        return failed(app, exc, deps.redactor, step=step, deleting=True)
+    from llmapp_operator.obs.redaction import shorten
+
+    meta = body.get("metadata") or {}
+    message = shorten(deps.redactor.redact(exc.message))
+    return Result(Report(Outcome.DELETING, exc.reason, message, int(meta.get("generation") or 0), step=step),
+                  {"lastError": message}, error=exc)
+
+
+__all__ = ["Previous", "backend_of", "deletion_policy", "teardown"]
