@@ -57,7 +57,7 @@ bench: $(STAMP)  ## benchmarks as side-by-side ratios; appends to docs/benchmark
 
 soak: $(STAMP)  ## fault soak: LLMAPP_FAULT_KILLS (20) SIGKILL/restart points, plus every other fault test
 	LLMAPP_FAULT_KILLS=$${LLMAPP_FAULT_KILLS:-20} $(PY) -m pytest tests/integration -q -rA \
-	  -k "kill or outage or faults or while or lock or timeout or destroy or github"
+	  -k "kill or outage or faults or while or lock or timeout or destroy or github or one_reconcile or graceful"
 
 e2e-aws: $(STAMP)  ## opt-in: the real terraform/stack in your AWS account (see tests/e2e/test_aws_stack.py)
 	$(PY) -m pytest tests/e2e -m e2e -rs
