@@ -66,9 +66,9 @@ class Env:
 
 @contextlib.asynccontextmanager
 async def environment(workdir: pathlib.Path, endpoint: str, bucket: str) -> AsyncIterator[Env]:
-    settings = replace(Settings(), namespaces=(NS,), workdir=workdir, state_bucket=bucket,
-                       aws_endpoint_url=endpoint, liveness_endpoint=None, retry_base_seconds=0.5,
-                       retry_max_seconds=5, app_health=False)
+    settings = Settings().updated(namespaces=(NS,), workdir=workdir, state_bucket=bucket, metrics_port=None,
+                                  aws_endpoint_url=endpoint, liveness_endpoint=None, retry_base_seconds=0.5,
+                                  retry_max_seconds=5, app_health=False)
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         use_kubeconfig(api.write_kubeconfig(workdir / "kubeconfig", NS))
         yield Env(api=api, client=ApiClient(api.url), settings=settings)
@@ -216,7 +216,7 @@ async def scale(workdir: pathlib.Path, objects: int, which: str) -> dict[str, fl
 
 async def concurrency(workdir: pathlib.Path, endpoint: str, objects: int, bound: int) -> dict[str, float]:
     async with environment(workdir / f"bound-{bound}", endpoint, f"bench-bound-{bound}") as env:
-        settings = replace(env.settings, max_concurrent_runs=bound)
+        settings = env.settings.updated(max_concurrent_runs=bound)
         deps = replace(build_deps(settings), gate=RunGate(bound))
         async with running_operator(settings, deps):
             started = time.perf_counter()

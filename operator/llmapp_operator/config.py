@@ -1,7 +1,10 @@
-"""Operator settings: one typed dataclass, read from the environment (`LLMAPP_*`) once at start-up.
+"""Operator settings: one typed model (pydantic-settings), read from `LLMAPP_*` variables.
 
 Every knob has a default that works for a single-replica install with the built-in stack; a
 platform team sets the state bucket and, for multi-tenant clusters, the allow-list of modules.
+A variable is named `LLMAPP_` + the field's name in capitals unless the field gives an alias;
+lists are comma-separated, maps `KEY=value,KEY2=value2`, an empty value of an optional setting
+means None. A value that does not parse stops the start-up with the variable's name.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ import os
 import pathlib
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 # In a source checkout the modules sit at the repository root; the image copies them to /opt.
@@ -34,29 +40,34 @@ GITHUB_VARIABLE_OUTPUTS = {
 }
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What the platform team configures. Field docs double as the reference in README."""
+class Settings(BaseSettings):
+    """What the platform team configures. Field docs double as the reference in README.
 
-    namespaces: tuple[str, ...] = ()
+    `Settings()` reads the environment (pydantic-settings); `updated(**changes)` is a validated copy.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LLMAPP_", extra="ignore", frozen=True,
+                                      populate_by_name=True,
+                                      use_attribute_docstrings=True)
+
+    namespaces: Annotated[tuple[str, ...], NoDecode] = ()
     """Namespaces to watch; empty means cluster-wide."""
 
-    workdir: pathlib.Path = field(
-        default_factory=lambda: pathlib.Path(tempfile.gettempdir()) / "llmapp-operator"
-    )
+    workdir: pathlib.Path = Field(default_factory=lambda: pathlib.Path(tempfile.gettempdir()) / "llmapp-operator")
     """Where per-object Terraform workspaces live (one directory per LLMApp UID)."""
 
     terraform_binary: str = "terraform"
     """The terraform executable (on PATH by default)."""
 
-    modules: Mapping[str, pathlib.Path] = field(default_factory=_default_modules)
+    modules: Annotated[Mapping[str, pathlib.Path], NoDecode] = Field(default_factory=_default_modules)
     """Allow-list of Terraform modules `spec.terraform.module` may name. A module runs with the
-    operator's cloud identity, so users pick from this list and never give a path."""
+    operator's cloud identity, so users pick from this list and never give a path. The variable
+    (`name=/path,name2=/path2`) adds to the built-in ones."""
 
     max_concurrent_runs: int = 4
     """Global bound on objects running Terraform at the same time (per operator replica)."""
 
-    default_timeout_seconds: int = 1800
+    default_timeout_seconds: int = Field(default=1800, validation_alias="LLMAPP_RUN_TIMEOUT_SECONDS")
     """Per-step timeout used when the spec gives none."""
 
     lock_timeout_seconds: int = 0
@@ -113,22 +124,23 @@ class Settings:
     lease_retry_seconds: float = 2.0
     """How often candidates try and the holder renews."""
 
-    github_variable_outputs: Mapping[str, str] = field(default_factory=lambda: dict(GITHUB_VARIABLE_OUTPUTS))
+    github_variable_outputs: Annotated[Mapping[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(GITHUB_VARIABLE_OUTPUTS), validation_alias="LLMAPP_GITHUB_VARIABLES")
     """GitHub environment variable name -> the stack output it is set from. The defaults are the
     names hand-built pipelines of this kind already use, so their app workflows work unchanged."""
 
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """Kopf's health endpoint for liveness/readiness probes; None turns it off."""
 
-    metrics_port: int | None = None
-    """Prometheus metrics on this port (`from_env` defaults it to 9090); None turns them off."""
+    metrics_port: int | None = 9090
+    """Prometheus metrics on this port; None (an empty variable) turns them off."""
 
     log_level: str = "INFO"
 
-    log_format: str = "text"
+    log_format: Literal["text", "json"] = "text"
     """`text` for terminals, `json` (one object per line) for log pipelines."""
 
-    default_runner: str = "local"
+    default_runner: Literal["local", "job"] = "local"
     """Where Terraform runs when spec.terraform.runner is unset: `local` (a child process of the
     operator) or `job` (one Kubernetes Job per step, in the LLMApp's namespace)."""
 
@@ -194,7 +206,7 @@ class Settings:
     price_table: pathlib.Path | None = None
     """A JSON price table that replaces the shipped one (same shape; see prices/aws.json)."""
 
-    passthrough_env: tuple[str, ...] = (
+    passthrough_env: Annotated[tuple[str, ...], NoDecode] = (
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
         "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
         "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
@@ -207,118 +219,84 @@ class Settings:
     def plugin_cache_dir(self) -> pathlib.Path:
         return self.workdir / "plugin-cache"
 
+    # -- how the environment spells values -------------------------------------------------------
+    @field_validator("namespaces", "passthrough_env", mode="before")
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        base = cls()
-        modules = dict(base.modules)
-        for item in filter(None, env.get("LLMAPP_MODULES", "").split(",")):
-            name, _, path = item.partition("=")
-            modules[name.strip()] = pathlib.Path(path.strip())
-        return replace(
-            base,
-            namespaces=tuple(filter(None, env.get("LLMAPP_NAMESPACES", "").split(","))),
-            workdir=pathlib.Path(env.get("LLMAPP_WORKDIR", str(base.workdir))),
-            terraform_binary=env.get("LLMAPP_TERRAFORM_BINARY", base.terraform_binary),
-            modules=modules,
-            max_concurrent_runs=int(env.get("LLMAPP_MAX_CONCURRENT_RUNS", base.max_concurrent_runs)),
-            default_timeout_seconds=int(env.get("LLMAPP_RUN_TIMEOUT_SECONDS", base.default_timeout_seconds)),
-            lock_timeout_seconds=int(env.get("LLMAPP_LOCK_TIMEOUT_SECONDS", base.lock_timeout_seconds)),
-            state_bucket=env.get("LLMAPP_STATE_BUCKET", base.state_bucket),
-            state_region=env.get("LLMAPP_STATE_REGION", base.state_region),
-            state_key_prefix=env.get("LLMAPP_STATE_KEY_PREFIX", base.state_key_prefix),
-            lock_table=env.get("LLMAPP_LOCK_TABLE") or None,
-            state_max_retries=int(env["LLMAPP_STATE_MAX_RETRIES"]) if env.get("LLMAPP_STATE_MAX_RETRIES") else None,
-            aws_endpoint_url=env.get("LLMAPP_AWS_ENDPOINT_URL") or None,
-            retry_base_seconds=float(env.get("LLMAPP_RETRY_BASE_SECONDS", base.retry_base_seconds)),
-            retry_max_seconds=float(env.get("LLMAPP_RETRY_MAX_SECONDS", base.retry_max_seconds)),
-            progress_delay_seconds=float(env.get("LLMAPP_PROGRESS_DELAY_SECONDS", base.progress_delay_seconds)),
-            leader_election=env.get("LLMAPP_LEADER_ELECTION", "false").lower() in {"1", "true", "yes"},
-            leader_election_namespace=env.get("LLMAPP_LEADER_ELECTION_NAMESPACE", base.leader_election_namespace),
-            leader_election_name=env.get("LLMAPP_LEADER_ELECTION_NAME", base.leader_election_name),
-            leader_identity=env.get("LLMAPP_LEADER_IDENTITY", base.leader_identity),
-            lease_duration_seconds=float(env.get("LLMAPP_LEASE_DURATION_SECONDS", base.lease_duration_seconds)),
-            lease_renew_deadline_seconds=float(env.get("LLMAPP_LEASE_RENEW_DEADLINE_SECONDS",
-                                                       base.lease_renew_deadline_seconds)),
-            lease_retry_seconds=float(env.get("LLMAPP_LEASE_RETRY_SECONDS", base.lease_retry_seconds)),
-            github_variable_outputs=_pairs(env.get("LLMAPP_GITHUB_VARIABLES"), base.github_variable_outputs),
-            liveness_endpoint=env.get("LLMAPP_LIVENESS_ENDPOINT", base.liveness_endpoint) or None,
-            metrics_port=int(env.get("LLMAPP_METRICS_PORT", "9090") or 0) or None,
-            log_level=env.get("LLMAPP_LOG_LEVEL", base.log_level).upper(),
-            log_format=_choice(env.get("LLMAPP_LOG_FORMAT", base.log_format), ("text", "json"), "LLMAPP_LOG_FORMAT"),
-            github_sync=env.get("LLMAPP_GITHUB_SYNC", "true").lower() in {"1", "true", "yes"},
-            app_health=env.get("LLMAPP_APP_HEALTH", "true").lower() in {"1", "true", "yes"},
-            app_health_probe=env.get("LLMAPP_APP_HEALTH_PROBE", "false").lower() in {"1", "true", "yes"},
-            app_health_recheck_seconds=float(env.get("LLMAPP_APP_HEALTH_RECHECK_SECONDS",
-                                                     base.app_health_recheck_seconds)),
-            resync_seconds=float(env.get("LLMAPP_RESYNC_SECONDS", base.resync_seconds)),
-            stalled_recheck_seconds=float(env.get("LLMAPP_STALLED_RECHECK_SECONDS", base.stalled_recheck_seconds)),
-            shutdown_grace_seconds=float(env.get("LLMAPP_SHUTDOWN_GRACE_SECONDS", base.shutdown_grace_seconds)),
-            kill_grace_seconds=float(env.get("LLMAPP_KILL_GRACE_SECONDS", base.kill_grace_seconds)),
-            price_table=pathlib.Path(env["LLMAPP_PRICE_TABLE"]) if env.get("LLMAPP_PRICE_TABLE") else None,
-            checkov=env.get("LLMAPP_CHECKOV") or None,
-            default_runner=_choice(env.get("LLMAPP_DEFAULT_RUNNER", base.default_runner), ("local", "job"),
-                                   "LLMAPP_DEFAULT_RUNNER"),
-            job_image=env.get("LLMAPP_JOB_IMAGE", base.job_image),
-            job_service_account=env.get("LLMAPP_JOB_SERVICE_ACCOUNT", base.job_service_account),
-            job_env_secret=env.get("LLMAPP_JOB_ENV_SECRET") or None,
-            job_cpu=env.get("LLMAPP_JOB_CPU", base.job_cpu),
-            job_memory=env.get("LLMAPP_JOB_MEMORY", base.job_memory),
-            job_ttl_seconds=int(env.get("LLMAPP_JOB_TTL_SECONDS", base.job_ttl_seconds)),
-            job_poll_seconds=float(env.get("LLMAPP_JOB_POLL_SECONDS", base.job_poll_seconds)),
-        )
+    def _comma_list(cls, value: Any) -> Any:
+        return tuple(item.strip() for item in value.split(",") if item.strip()) if isinstance(value, str) else value
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _added_modules(cls, value: Any) -> Any:
+        """Modules named in the variable join the built-in ones (a name given again replaces it)."""
+        if not isinstance(value, str):
+            return value
+        return {**_default_modules(), **{name: pathlib.Path(path) for name, path in _pairs(value).items()}}
+
+    @field_validator("github_variable_outputs", mode="before")
+    @classmethod
+    def _variable_pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return _pairs(value) or dict(GITHUB_VARIABLE_OUTPUTS)
+
+    @field_validator("lock_table", "state_max_retries", "aws_endpoint_url", "liveness_endpoint", "metrics_port",
+                     "job_env_secret", "checkov", "price_table", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    # -- reading and writing the environment -------------------------------------------------
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings of this process; a bad value is a ValueError that names its variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            problems = "; ".join(f"{env_name(str(error['loc'][0])) if error['loc'] else ''}: {error['msg']}"
+                                 for error in exc.errors())
+            raise ValueError(f"invalid operator settings: {problems}") from None
+
+    def updated(self, **changes: Any) -> Settings:
+        """A copy with `changes`, validated like the environment's values (tests, benchmarks)."""
+        return type(self).model_validate({**self.__dict__, **changes})
 
     def to_env(self) -> dict[str, str]:
-        """The LLMAPP_* variables that make `from_env` give back these settings: how a second
-        process (a restarted operator in the fault tests, a Job) is configured like this one."""
-        return {
-            "LLMAPP_NAMESPACES": ",".join(self.namespaces),
-            "LLMAPP_WORKDIR": str(self.workdir),
-            "LLMAPP_TERRAFORM_BINARY": self.terraform_binary,
-            "LLMAPP_MODULES": ",".join(f"{name}={path}" for name, path in self.modules.items()),
-            "LLMAPP_MAX_CONCURRENT_RUNS": str(self.max_concurrent_runs),
-            "LLMAPP_RUN_TIMEOUT_SECONDS": str(self.default_timeout_seconds),
-            "LLMAPP_LOCK_TIMEOUT_SECONDS": str(self.lock_timeout_seconds),
-            "LLMAPP_STATE_BUCKET": self.state_bucket,
-            "LLMAPP_STATE_REGION": self.state_region,
-            "LLMAPP_STATE_KEY_PREFIX": self.state_key_prefix,
-            "LLMAPP_LOCK_TABLE": self.lock_table or "",
-            "LLMAPP_STATE_MAX_RETRIES": "" if self.state_max_retries is None else str(self.state_max_retries),
-            "LLMAPP_AWS_ENDPOINT_URL": self.aws_endpoint_url or "",
-            "LLMAPP_RETRY_BASE_SECONDS": repr(self.retry_base_seconds),
-            "LLMAPP_RETRY_MAX_SECONDS": repr(self.retry_max_seconds),
-            "LLMAPP_PROGRESS_DELAY_SECONDS": repr(self.progress_delay_seconds),
-            "LLMAPP_LEADER_ELECTION": "true" if self.leader_election else "false",
-            "LLMAPP_LEADER_ELECTION_NAMESPACE": self.leader_election_namespace,
-            "LLMAPP_LEADER_ELECTION_NAME": self.leader_election_name,
-            "LLMAPP_LEADER_IDENTITY": self.leader_identity,
-            "LLMAPP_LEASE_DURATION_SECONDS": repr(self.lease_duration_seconds),
-            "LLMAPP_LEASE_RENEW_DEADLINE_SECONDS": repr(self.lease_renew_deadline_seconds),
-            "LLMAPP_LEASE_RETRY_SECONDS": repr(self.lease_retry_seconds),
-            "LLMAPP_GITHUB_VARIABLES": ",".join(f"{k}={v}" for k, v in self.github_variable_outputs.items()),
-            "LLMAPP_LIVENESS_ENDPOINT": self.liveness_endpoint or "",
-            "LLMAPP_METRICS_PORT": str(self.metrics_port or ""),
-            "LLMAPP_LOG_LEVEL": self.log_level,
-            "LLMAPP_LOG_FORMAT": self.log_format,
-            "LLMAPP_DEFAULT_RUNNER": self.default_runner,
-            "LLMAPP_GITHUB_SYNC": "true" if self.github_sync else "false",
-            "LLMAPP_APP_HEALTH": "true" if self.app_health else "false",
-            "LLMAPP_APP_HEALTH_PROBE": "true" if self.app_health_probe else "false",
-            "LLMAPP_APP_HEALTH_RECHECK_SECONDS": repr(self.app_health_recheck_seconds),
-            "LLMAPP_RESYNC_SECONDS": repr(self.resync_seconds),
-            "LLMAPP_STALLED_RECHECK_SECONDS": repr(self.stalled_recheck_seconds),
-            "LLMAPP_SHUTDOWN_GRACE_SECONDS": repr(self.shutdown_grace_seconds),
-            "LLMAPP_KILL_GRACE_SECONDS": repr(self.kill_grace_seconds),
-            "LLMAPP_PRICE_TABLE": str(self.price_table or ""),
-            "LLMAPP_CHECKOV": self.checkov or "",
-            "LLMAPP_JOB_IMAGE": self.job_image,
-            "LLMAPP_JOB_SERVICE_ACCOUNT": self.job_service_account,
-            "LLMAPP_JOB_ENV_SECRET": self.job_env_secret or "",
-            "LLMAPP_JOB_CPU": self.job_cpu,
-            "LLMAPP_JOB_MEMORY": self.job_memory,
-            "LLMAPP_JOB_TTL_SECONDS": str(self.job_ttl_seconds),
-            "LLMAPP_JOB_POLL_SECONDS": repr(self.job_poll_seconds),
-        }
+        """The LLMAPP_* variables that give back these settings: how a second process (a
+        restarted operator in the fault tests, a Job) is configured like this one."""
+        return {env_name(name): _env_text(getattr(self, name)) for name in type(self).model_fields}
+
+
+def env_name(field_name: str) -> str:
+    """The variable a setting is read from."""
+    info = Settings.model_fields.get(field_name)
+    alias = info.validation_alias if info is not None else None
+    return alias if isinstance(alias, str) else f"LLMAPP_{field_name.upper()}"
+
+
+def _env_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, Mapping):
+        return ",".join(f"{key}={item}" for key, item in value.items())
+    return str(value)
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """`A=x,B=y` -> {"A": "x", "B": "y"}."""
+    pairs = (item.partition("=") for item in text.split(","))
+    return {key.strip(): value.strip() for key, _, value in pairs if key.strip()}
 
 
 def own_namespace() -> str:
@@ -336,16 +314,3 @@ def own_identity() -> str:
     import socket
 
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
-
-
-def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _pairs(text: str | None, default: Mapping[str, str]) -> Mapping[str, str]:
-    """`A=x,B=y` -> {"A": "x", "B": "y"}; unset keeps the default."""
-    if not text:
-        return default
-    return {key.strip(): value.strip() for key, _, value in (item.partition("=") for item in text.split(",")) if key}

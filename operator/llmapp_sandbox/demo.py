@@ -17,7 +17,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -75,10 +74,10 @@ def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Se
     # The sandbox module stands in for the AWS stack under the stack's own name, so the example
     # is applied exactly as a user would apply it.
     sandbox = _default_modules()["sandbox"]
-    return replace(
-        Settings(),
+    return Settings().updated(
         namespaces=(namespace,),
         workdir=workdir,
+        metrics_port=None,
         modules={"stack": sandbox, "sandbox": sandbox},
         state_bucket="llmapp-sandbox-tfstate",
         aws_endpoint_url=endpoint,

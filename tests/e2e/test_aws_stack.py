@@ -13,7 +13,6 @@ import pathlib
 import time
 import urllib.error
 import urllib.request
-from dataclasses import replace
 
 import boto3
 import pytest
@@ -49,7 +48,7 @@ WHY_NOT = _why_not()  # probed once at collection: it may call AWS STS
 @pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
 async def test_real_stack_converges_serves_and_is_destroyed(tmp_path: pathlib.Path) -> None:
     region = os.environ.get("AWS_REGION", "us-east-1")
-    settings = replace(Settings.from_env(), workdir=tmp_path,
+    settings = Settings.from_env().updated(workdir=tmp_path,
                        state_bucket=os.environ.get("LLMAPP_STATE_BUCKET", "llmapp-e2e-tfstate"),
                        state_region=region)
     deps = Deps(settings=settings, runner=LocalRunner(settings), backend=StateBackend(),

@@ -113,7 +113,7 @@ def open_sandbox(settings: Settings, deps: Deps, s3, tmp_path: pathlib.Path) -> 
     async def open_(*, allow_denied: bool = False, chart_values: dict[str, Any] | None = None,
                     **overrides: Any) -> AsyncIterator[Sandbox]:
         """`overrides` replace operator settings for this sandbox (e.g. progress_delay_seconds)."""
-        local = replace(settings, namespaces=(NS,), **overrides)
+        local = settings.updated(namespaces=(NS,), **overrides)
         local_deps = replace(deps, settings=local, job_runner=JobRunner(local))
         async with running_apiserver([CRD], rbac=True, owner_references_enforcement=True) as api:
             api.server.apply_manifests([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
@@ -273,10 +273,10 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
     # (A hash of the full test id keeps parametrized cases apart after the name is cut to fit.)
     digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
     bucket = "tfstate-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-") + "-" + digest
-    return replace(
-        base,
+    return base.updated(
         workdir=tmp_path / "work",
         terraform_binary=str(wrapper),
+        metrics_port=None,   # tests that serve metrics pick a free port
         modules={**base.modules, "failing-destroy": FIXTURES / "failing-destroy",
                  "slow-apply": FIXTURES / "slow-apply", "wide": FIXTURES / "wide"},
         state_bucket=bucket,

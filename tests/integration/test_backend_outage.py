@@ -76,7 +76,7 @@ async def test_backend_outage_mid_apply_loses_nothing(
 ) -> None:
     with restartable_moto() as moto:
         # One S3 retry: the outage then fails the run in seconds rather than after the default backoff.
-        settings = replace(settings, aws_endpoint_url=moto.endpoint, state_max_retries=1)
+        settings = settings.updated(aws_endpoint_url=moto.endpoint, state_max_retries=1)
         deps = replace(deps, settings=settings, runner=LocalRunner(settings), backend=StateBackend(moto.endpoint),
                        app_secrets=AppSecrets(moto.endpoint))
         s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1")

@@ -195,7 +195,7 @@ def ecs(moto_endpoint: str) -> Any:
 
 async def test_app_healthy_comes_from_the_ecs_service_in_moto(deps: Deps, ecs: Any, moto_endpoint: str,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    checking = replace(deps, settings=replace(deps.settings, app_health=True, app_health_recheck_seconds=7.0),
+    checking = replace(deps, settings=deps.settings.updated(app_health=True, app_health_recheck_seconds=7.0),
                        health=check_app_health)
     app = make_app(name="healthy")
     name = resource_name("team-a", "healthy")
@@ -254,7 +254,7 @@ async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, 
     from tests.integration.conftest import CRD, NS, llmapp
     from tests.integration.operator_process import OperatorProcess
 
-    local = replace(settings, namespaces=(NS,))   # the worker schedules each check at the object's interval
+    local = settings.updated(namespaces=(NS,))   # the worker schedules each check at the object's interval
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         client = ApiClient(api.url)
         operator = OperatorProcess(local, api, tmp_path)
@@ -303,7 +303,7 @@ async def test_checkov_findings_on_the_real_plan_join_the_policy_report(deps: De
     checkov = tmp_path / "checkov"
     checkov.write_text(CHECKOV_STAND_IN.format(python=sys.executable))
     checkov.chmod(checkov.stat().st_mode | stat.S_IXUSR)
-    with_checkov = replace(deps.settings, checkov=str(checkov))
+    with_checkov = deps.settings.updated(checkov=str(checkov))
     checked = replace(deps, settings=with_checkov, runner=LocalRunner(with_checkov))
     stalled = await converge(make_app(), checked, Previous())
     assert stalled.report.reason == "PolicyViolation", stalled.report.message
@@ -318,7 +318,7 @@ async def test_checkov_findings_on_the_real_plan_join_the_policy_report(deps: De
 
 @pytest.mark.skipif(shutil.which("checkov") is None, reason="checkov is not installed (optional; not in the image)")
 async def test_the_real_checkov_runs_on_the_plan(deps: Deps) -> None:
-    with_checkov = replace(deps.settings, checkov=shutil.which("checkov"))
+    with_checkov = deps.settings.updated(checkov=shutil.which("checkov"))
     result = await converge(make_app(), replace(deps, settings=with_checkov, runner=LocalRunner(with_checkov)),
                             Previous())
     assert result.report.outcome is Outcome.APPLIED, result.report.message   # no checks for terraform_data

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import time
-from dataclasses import replace
 from typing import Any
 
 from llmapp_operator.api.workspace import state_key
@@ -48,7 +47,7 @@ def locks(s3: Any, bucket: str) -> list[str]:
 async def test_sigterm_to_the_operator_during_an_apply_leaves_no_lock_and_the_next_life_converges(
     settings: Settings, s3: Any, tmp_path: pathlib.Path
 ) -> None:
-    settings = replace(settings, namespaces=(NS,))
+    settings = settings.updated(namespaces=(NS,))
     marker = tmp_path / "hold"
     marker.touch()
     async with running_apiserver([CRD], namespaces=[NS]) as api:

@@ -127,7 +127,7 @@ async def test_a_restarted_operator_adopts_the_running_job_instead_of_starting_a
     from tests.chart_render import rbac_objects
     from tests.integration.conftest import CHART_VALUES, CRD
 
-    local = replace(settings, namespaces=(NS,), **JOB_SETTINGS)
+    local = settings.updated(namespaces=(NS,), **JOB_SETTINGS)
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         api.server.apply_manifests(rbac_objects(CHART_VALUES))   # the runner's ServiceAccount and Role
         use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))

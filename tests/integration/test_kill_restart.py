@@ -15,7 +15,6 @@ import asyncio
 import os
 import pathlib
 import random
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -60,7 +59,7 @@ async def test_sigkill_and_restart_converges_without_loss(
     step: str, delay: float, settings: Settings, terraform_hooks: TerraformHooks, s3: Any, tmp_path: pathlib.Path
 ) -> None:
     print(f"kill point: {step} + {delay}s (LLMAPP_FAULT_SEED={SEED})")
-    settings = replace(settings, namespaces=(NS,))
+    settings = settings.updated(namespaces=(NS,))
     key = state_key(settings.state_key_prefix, NS, "rags")
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         client = ApiClient(api.url)
@@ -105,7 +104,7 @@ async def test_killed_during_the_first_apply_then_deleted_while_down_still_destr
 ) -> None:
     """Status never recorded anything (the first apply was running): the applied record, written
     before the apply started, tells the teardown what to destroy; the dead run's lock is its own."""
-    settings = replace(settings, namespaces=(NS,))
+    settings = settings.updated(namespaces=(NS,))
     key = state_key(settings.state_key_prefix, NS, "rags")
     marker = tmp_path / "hold"
     marker.touch()

@@ -47,7 +47,7 @@ def manifest(**spec: Any) -> str:
 async def test_kubectl_installs_the_crd_applies_waits_explains_and_deletes(settings, deps, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    local = replace(settings, namespaces=(NS,))
+    local = settings.updated(namespaces=(NS,))
     async with running_apiserver() as api:
         config = api.write_kubeconfig(tmp_path / "kube" / "config", NS)
         done = await kubectl(api, config, "apply", "-f", str(REPO / "crds"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import time
-from dataclasses import replace
 from typing import Any
 
 from llmapp_operator.config import Settings
@@ -62,16 +61,16 @@ def runs_per_object(log: TerraformLog, uids: dict[str, str], step: str) -> dict[
 
 async def test_one_replica_reconciles_and_the_standby_takes_over_after_sigkill(
         settings: Settings, terraform_log: TerraformLog, tmp_path: pathlib.Path) -> None:
-    base = replace(settings, namespaces=(NS,), leader_election=True, leader_election_namespace=RELEASE_NAMESPACE,
+    base = settings.updated(namespaces=(NS,), leader_election=True, leader_election_namespace=RELEASE_NAMESPACE,
                    leader_election_name=RELEASE, lease_duration_seconds=LEASE_SECONDS,
                    lease_renew_deadline_seconds=RENEW_SECONDS, lease_retry_seconds=RETRY_SECONDS)
     async with running_apiserver([CRD], namespaces=[NS], rbac=True, owner_references_enforcement=True) as api:
         api.server.apply_manifests(rbac_objects({"replicas": 2}))
         token = api.server.tokens.mint_service_account_token(RELEASE_NAMESPACE, RELEASE)
         client = ApiClient(api.url, token=api.admin_token)
-        first = OperatorProcess(replace(base, workdir=tmp_path / "a"), api, tmp_path, token=token, name="replica-a")
+        first = OperatorProcess(base.updated(workdir=tmp_path / "a"), api, tmp_path, token=token, name="replica-a")
         port = free_port()
-        standby = replace(base, workdir=tmp_path / "b", liveness_endpoint=f"http://127.0.0.1:{port}/healthz")
+        standby = base.updated(workdir=tmp_path / "b", liveness_endpoint=f"http://127.0.0.1:{port}/healthz")
         second = OperatorProcess(standby,
                                  api, tmp_path, token=token, name="replica-b")
         try:

@@ -165,7 +165,7 @@ async def test_spec_change_reapplies_and_metadata_change_does_not(
 async def test_restart_resync_of_unchanged_object_starts_no_terraform(
     settings: Settings, deps: Deps, tmp_path: pathlib.Path, terraform_log: TerraformLog
 ) -> None:
-    settings = replace(settings, namespaces=(NS,))
+    settings = settings.updated(namespaces=(NS,))
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
         client = ApiClient(api.url)

@@ -229,7 +229,7 @@ async def test_two_objects_keep_separate_state(deps: Deps, s3, settings) -> None
 
 
 async def test_concurrency_bound_is_respected(settings) -> None:
-    bounded = replace(settings, max_concurrent_runs=2)
+    bounded = settings.updated(max_concurrent_runs=2)
     gate = RunGate(bounded.max_concurrent_runs)
     from llmapp_operator.cloud.state import StateBackend
 
@@ -251,7 +251,7 @@ async def test_timeout_stops_the_run_and_releases_the_lock(deps: Deps, s3, setti
     )
     slow.chmod(0o755)
     # The spec's timeout is at least 1m (CRD and model); the operator's default is what a test can shorten.
-    slow_settings = replace(settings, terraform_binary=str(slow), default_timeout_seconds=2)
+    slow_settings = settings.updated(terraform_binary=str(slow), default_timeout_seconds=2)
     slow_deps = replace(deps, settings=slow_settings, runner=LocalRunner(slow_settings))
     app = make_app(terraform={"module": "sandbox"})
 

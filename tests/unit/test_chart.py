@@ -97,10 +97,12 @@ def test_env_names_are_the_ones_the_operator_reads() -> None:
 
     known = set(Settings().to_env()) | {"POD_NAME"}
     assert set(operator_env(render(FULL_VALUES))) - {"AWS_REGION"} <= known
+    assert set(operator_env(render(FULL_VALUES))) >= {"LLMAPP_SHUTDOWN_GRACE_SECONDS", "LLMAPP_KILL_GRACE_SECONDS"}
 
 
 @pytest.mark.parametrize("values", [{}, {"terminationGracePeriodSeconds": 120, "operator": {"killGraceSeconds": 20}}])
-def test_a_stopping_pod_finishes_its_passes_inside_the_grace_period(values: dict[str, Any]) -> None:
+def test_a_stopping_pod_finishes_its_passes_inside_the_grace_period(values: dict[str, Any],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Kopf's exit timeout (shutdown grace + kill grace + 5) from the chart's settings ends the
     whole stop 10 s before the kubelet's SIGKILL."""
     objects = render(values)
@@ -111,7 +113,10 @@ def test_a_stopping_pod_finishes_its_passes_inside_the_grace_period(values: dict
     from llmapp_operator.config import Settings
     from llmapp_operator.kopf_app.handlers import configure_kopf
 
-    operator = Settings.from_env({name: value for name, value in env.items() if value is not None})
+    for name, value in env.items():
+        if value is not None and name.startswith("LLMAPP_"):
+            monkeypatch.setenv(name, value)
+    operator = Settings.from_env()
     assert operator.shutdown_grace_seconds > 0
     kopf_settings = kopf.OperatorSettings()
     configure_kopf(kopf_settings, operator)

@@ -42,7 +42,7 @@ def test_job_names_fit_pod_labels_and_name_object_step_and_attempt() -> None:
 
 
 def test_the_job_is_one_try_with_a_deadline_ttl_owner_and_the_operator_s_settings_but_its_own_disk() -> None:
-    settings = replace(SETTINGS, job_image="img:1", job_ttl_seconds=600, metrics_port=9090)
+    settings = SETTINGS.updated(job_image="img:1", job_ttl_seconds=600, metrics_port=9090)
     job = job_manifest(request(), WS, settings)
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["activeDeadlineSeconds"] > WS.timeout_seconds
@@ -127,7 +127,7 @@ def test_the_runner_follows_the_spec_then_the_operator_default() -> None:
                 job_runner=jobs)  # type: ignore[arg-type]
     assert deps.runner_for(app()) is local
     assert deps.runner_for(app(terraform={"runner": "job"})) is jobs
-    assert replace(deps, settings=replace(SETTINGS, default_runner="job")).runner_for(app()) is jobs
+    assert replace(deps, settings=SETTINGS.updated(default_runner="job")).runner_for(app()) is jobs
     assert deps.runner_for(app(terraform={"runner": "local"})) is local
     with pytest.raises(PermanentError) as caught:
         replace(deps, job_runner=None).runner_for(app(terraform={"runner": "job"}))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmapp_operator.api.conditions import Outcome, Report
@@ -14,7 +14,7 @@ from llmapp_operator.api.errors import PermanentError, TransientError, Waiting
 from llmapp_operator.config import Settings
 from llmapp_operator.engine.worker import REQUEST_ANNOTATION, Reason, Scheduler, jitter
 
-SETTINGS = replace(Settings(), retry_base_seconds=0.05, retry_max_seconds=0.2, progress_delay_seconds=0.0,
+SETTINGS = Settings().updated(retry_base_seconds=0.05, retry_max_seconds=0.2, progress_delay_seconds=0.0,
                    resync_seconds=0, stalled_recheck_seconds=30)
 
 
@@ -121,7 +121,7 @@ async def test_backoff_counts_real_failures_and_a_spec_fix_acts_at_once() -> Non
                         error=Waiting("wait", reason="WaitingForImage", delay=0.05))
 
     recorder, publisher = Recorder([waiting, waiting, failing, failing]), Publisher()
-    slow = replace(SETTINGS, retry_base_seconds=0.05, retry_max_seconds=60)
+    slow = SETTINGS.updated(retry_base_seconds=0.05, retry_max_seconds=60)
     scheduler = Scheduler(slow, recorder.run, recorder.teardown, publisher)
     scheduler.observe(body(1))
     await settle(recorder, 4, timeout=3)
@@ -143,7 +143,7 @@ async def test_a_failed_drift_check_is_retried_as_a_drift_check() -> None:
                         error=TransientError("locked", reason="StateLocked"))
 
     recorder, publisher = Recorder([ok, locked]), Publisher()
-    drifting = replace(SETTINGS, retry_base_seconds=0.05)
+    drifting = SETTINGS.updated(retry_base_seconds=0.05)
     scheduler = Scheduler(drifting, recorder.run, recorder.teardown, publisher)
     scheduler.observe({**body(1), "spec": {"driftDetection": {"interval": "1s"}}})
     await settle(recorder, 3, timeout=4)

@@ -47,7 +47,7 @@ def test_render_variables_backend_directory() -> None:
 
 
 def test_backend_override_and_dynamodb_and_endpoint() -> None:
-    settings = replace(SETTINGS, aws_endpoint_url="http://127.0.0.1:5000")
+    settings = SETTINGS.updated(aws_endpoint_url="http://127.0.0.1:5000")
     ws = render(app(terraform={"backend": {"bucket": "other", "dynamodbTable": "locks", "keyPrefix": "p"}}),
                 settings, MODULE)
     text = ws.backend.as_tfbackend()
@@ -61,7 +61,7 @@ def test_digest_is_stable_and_sensitive_to_inputs() -> None:
     assert render(app(), SETTINGS, MODULE).digest == first
     assert render(app(app={"desiredCount": 2}), SETTINGS, MODULE).digest != first
     assert render(app(), SETTINGS, replace(MODULE, digest="d2")).digest != first
-    assert render(app(), replace(SETTINGS, state_bucket="b2"), MODULE).digest != first
+    assert render(app(), SETTINGS.updated(state_bucket="b2"), MODULE).digest != first
     # Run knobs do not change what Terraform would produce: no re-apply for them.
     assert render(app(terraform={"timeout": "5m"}), SETTINGS, MODULE).digest == first
     assert render(app(suspend=True), SETTINGS, MODULE).digest == first

@@ -99,14 +99,10 @@ async def _first(wanted: Any, stop: Any) -> bool:
 
 
 def _elector(settings: Settings) -> Any:
-    import kubernetes
-
+    from llmapp_operator.kube.client import load_config
     from llmapp_operator.kube.leader import KubeLeaseApi, LeaderElector, LeaseConfig
 
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    load_config()   # the election runs before Kopf's login
     config = LeaseConfig(namespace=settings.leader_election_namespace or own_namespace(),
                          name=settings.leader_election_name, identity=settings.leader_identity or own_identity(),
                          lease_seconds=settings.lease_duration_seconds,

@@ -5,56 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from llmapp_operator.api.crd import crd_manifest
+from llmapp_operator.api.errors import TransientError
+from llmapp_operator.kube.client import Answer, ClusterUnreachable, KubeClient, api_host, load_config
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+__all__ = ["ClusterUnreachable", "install_crd"]
 
 
-class ClusterUnreachable(RuntimeError):
-    pass
-
-
-def server_message(body: str | bytes | None) -> str:
-    """The `message` of the API server's Status body: it says why (e.g. which schema rule failed)."""
-    import json
-
-    try:
-        status = json.loads(body or b"{}")
-    except ValueError:
-        return str(body or "")[:2000]
-    return str(status.get("message") or "") if isinstance(status, dict) else ""
-
-
-def install_crd(crd: dict[str, Any] | None = None) -> str:
+def install_crd(crd: dict[str, Any] | None = None, client: KubeClient | None = None) -> str:
     """Create or update the CRD in the current kube-context; one-line errors, no tracebacks."""
-    import kubernetes
-    import urllib3
-
-    try:
-        try:
-            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-    except (kubernetes.config.ConfigException, OSError) as exc:
-        raise ClusterUnreachable(f"no Kubernetes configuration found ({exc}); "
-                                 "set KUBECONFIG or run inside a cluster") from None
+    load_config()
     crd = crd or crd_manifest()   # the models are the source; crds/llmapp.yaml is their rendering
-    api = kubernetes.client.ApiextensionsV1Api()
+    client = client or KubeClient(timeout=10)
     name = crd["metadata"]["name"]
     try:
-        try:
-            current = api.read_custom_resource_definition(name, _request_timeout=10)
-        except kubernetes.client.ApiException as exc:
-            if exc.status != 404:
-                raise
-            api.create_custom_resource_definition(crd, _request_timeout=10)  # type: ignore[arg-type]
-            return f"created CRD {name}"
-        crd["metadata"]["resourceVersion"] = current.metadata.resource_version if current.metadata else None
-        api.replace_custom_resource_definition(name, crd, _request_timeout=10)  # type: ignore[arg-type]
-        return f"updated CRD {name}"
-    except kubernetes.client.ApiException as exc:
-        raise ClusterUnreachable(f"cannot install CRD {name}: {exc.status} {exc.reason}: "
-                                 f"{server_message(exc.body)}") from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        host = kubernetes.client.Configuration.get_default_copy().host
-        raise ClusterUnreachable(f"Kubernetes API at {host} is not reachable "
-                                 f"({type(exc).__name__}); check your kube-context") from None
+        current = client.request_blocking("GET", f"{CRDS}/{name}")
+        if current.status == 404:
+            return _done(client.request_blocking("POST", CRDS, body=crd), f"created CRD {name}", name)
+        if not current.ok:
+            return _done(current, "", name)
+        crd["metadata"]["resourceVersion"] = (current.json().get("metadata") or {}).get("resourceVersion")
+        return _done(client.request_blocking("PUT", f"{CRDS}/{name}", body=crd), f"updated CRD {name}", name)
+    except TransientError:
+        raise ClusterUnreachable(f"Kubernetes API at {api_host()} is not reachable; check your kube-context") from None
 
 
+def _done(answer: Answer, said: str, name: str) -> str:
+    if not answer.ok:
+        # The API server's own message says why (e.g. which schema rule failed).
+        raise ClusterUnreachable(f"cannot install CRD {name}: {answer.status} {answer.reason}: {answer.message()}")
+    return said

@@ -26,7 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from llmapp_operator.api.errors import TransientError
+from llmapp_operator.kube.client import Answer, KubeClient, namespaced
+
 log = logging.getLogger("llmapp_operator.leader")
+LEASES = "coordination.k8s.io/v1"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"   # metav1.MicroTime
 
 
@@ -158,40 +162,30 @@ class LeaderElector:
 
 
 class KubeLeaseApi:
-    """Leases through the kubernetes client (configured from in-cluster or the kubeconfig)."""
+    """coordination.k8s.io/v1 Leases through the operator's one Kubernetes client."""
 
-    GROUP, VERSION, PLURAL = "coordination.k8s.io", "v1", "leases"
-
-    def __init__(self) -> None:
-        import kubernetes
-
-        self._api = kubernetes.client.CustomObjectsApi()
-        self._exception = kubernetes.client.ApiException
+    def __init__(self, client: KubeClient | None = None) -> None:
+        self.client = client or KubeClient(timeout=5)
 
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            result = await asyncio.to_thread(
-                self._api.get_namespaced_custom_object, self.GROUP, self.VERSION, namespace, self.PLURAL, name,
-                _request_timeout=5)
-            return dict(result)  # type: ignore[call-overload, no-any-return]
-        except self._exception as exc:
-            if exc.status == 404:
-                return None
-            raise
+        answer = await self.client.request("GET", namespaced(LEASES, namespace, "leases", name))
+        if answer.status == 404:
+            return None
+        return self._checked(answer, "read")
 
     async def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._write(self._api.create_namespaced_custom_object, self.GROUP, self.VERSION, namespace,
-                                 self.PLURAL, body)
+        return self._checked(await self.client.request("POST", namespaced(LEASES, namespace, "leases"), body=body),
+                             "create")
 
     async def replace(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._write(self._api.replace_namespaced_custom_object, self.GROUP, self.VERSION, namespace,
-                                 self.PLURAL, name, body)
+        return self._checked(await self.client.request("PUT", namespaced(LEASES, namespace, "leases", name),
+                                                       body=body), "update")
 
-    async def _write(self, call: Callable[..., Any], *args: Any) -> dict[str, Any]:
-        try:
-            result: dict[str, Any] = await asyncio.to_thread(call, *args, _request_timeout=5)
-            return result
-        except self._exception as exc:
-            if exc.status == 409:
-                raise LeaseConflict(str(exc.reason)) from None
-            raise
+    @staticmethod
+    def _checked(answer: Answer, verb: str) -> dict[str, Any]:
+        if answer.status == 409:
+            raise LeaseConflict(answer.message())
+        if not answer.ok:
+            raise TransientError(f"cannot {verb} the leader Lease: {answer.status} {answer.message()}",
+                                 reason="LeaseUnavailable")
+        return dict(answer.json() or {})

@@ -7,11 +7,11 @@ watch Secrets. Every value read is registered with the redactor before it is ret
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from typing import Any, Protocol
+from typing import Protocol
 
 from llmapp_operator.api.errors import PermanentError, TransientError
+from llmapp_operator.kube.client import KubeClient, namespaced
 from llmapp_operator.obs.redaction import REDACTOR, Redactor
 
 
@@ -20,31 +20,25 @@ class SecretReader(Protocol):
 
 
 class KubeSecrets:
-    """Reads through the kubernetes client, configured by Kopf's login (login_via_client)."""
+    """Reads through the operator's one Kubernetes client."""
 
-    def __init__(self, redactor: Redactor = REDACTOR) -> None:
+    def __init__(self, redactor: Redactor = REDACTOR, client: KubeClient | None = None) -> None:
         self.redactor = redactor
+        self.client = client or KubeClient()
 
     async def read(self, namespace: str, name: str, key: str) -> str:
-        value = await asyncio.to_thread(self._read_blocking, namespace, name, key)
-        self.redactor.register([value])
-        return value
-
-    def _read_blocking(self, namespace: str, name: str, key: str) -> str:
-        import kubernetes
-
-        api = kubernetes.client.CoreV1Api()
-        try:
-            secret: Any = api.read_namespaced_secret(name, namespace, _request_timeout=10)
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 404:
-                raise TransientError(f"Secret {namespace}/{name} not found", reason="SecretNotFound") from None
-            if exc.status in (401, 403):
-                raise PermanentError(f"the operator may not read Secret {namespace}/{name} ({exc.status})",
-                                     reason="SecretForbidden") from None
-            raise TransientError(f"reading Secret {namespace}/{name} failed ({exc.status})",
-                                 reason="SecretUnavailable") from None
-        data = secret.data or {}
+        answer = await self.client.request("GET", namespaced("v1", namespace, "secrets", name))
+        if answer.status == 404:
+            raise TransientError(f"Secret {namespace}/{name} not found", reason="SecretNotFound")
+        if answer.status in (401, 403):
+            raise PermanentError(f"the operator may not read Secret {namespace}/{name} ({answer.status})",
+                                 reason="SecretForbidden")
+        if not answer.ok:
+            raise TransientError(f"reading Secret {namespace}/{name} failed ({answer.status})",
+                                 reason="SecretUnavailable")
+        data = (answer.json() or {}).get("data") or {}
         if key not in data:
             raise TransientError(f"Secret {namespace}/{name} has no key {key!r}", reason="SecretKeyNotFound")
-        return base64.b64decode(data[key]).decode()
+        value = base64.b64decode(data[key]).decode()
+        self.redactor.register([value])
+        return value

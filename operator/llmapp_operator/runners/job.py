@@ -26,6 +26,7 @@ from llmapp_operator import GROUP, VERSION
 from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError
 from llmapp_operator.api.workspace import Workspace
 from llmapp_operator.config import Settings
+from llmapp_operator.kube.client import Answer, KubeClient, namespaced
 from llmapp_operator.obs.redaction import REDACTOR, Redactor, shorten
 from llmapp_operator.review.verdict import PlanReview
 from llmapp_operator.runners.base import Outputs, PlanSummary
@@ -316,16 +317,15 @@ class JobApi(Protocol):
 
 
 class KubeJobApi:
-    """batch/v1 Jobs, ConfigMaps and Pods through the kubernetes client, as plain dicts.
+    """batch/v1 Jobs, ConfigMaps and Pods through the operator's one Kubernetes client, as dicts.
 
     RBAC: jobs create/get/list/delete, configmaps create/get, pods list, pods/log get. A 403 is a
     permanent error that carries the API server's own message, not a retry storm."""
 
-    def __init__(self) -> None:
-        self._client: Any = None   # one connection pool, created on first use (after Kopf's login)
+    _GROUPS = {"jobs": "batch/v1", "configmaps": "v1", "pods": "v1"}
 
-    _PATHS = {"jobs": "/apis/batch/v1/namespaces/{ns}/jobs", "configmaps": "/api/v1/namespaces/{ns}/configmaps",
-              "pods": "/api/v1/namespaces/{ns}/pods"}
+    def __init__(self, client: KubeClient | None = None) -> None:
+        self.client = client or KubeClient()
 
     async def create(self, namespace: str, plural: str, body: Mapping[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = await self._call("POST", plural, namespace, body=dict(body))
@@ -343,53 +343,29 @@ class KubeJobApi:
         return list((listed or {}).get("items") or [])
 
     async def log_tail(self, namespace: str, pod: str, lines: int) -> str:
-        text = await self._call("GET", "pods", namespace, name=f"{pod}/log",
-                                query=[("container", CONTAINER), ("tailLines", str(lines))], raw=True)
-        return str(text or "")
+        answer = await self.client.request("GET", namespaced("v1", namespace, "pods", pod, "log"),
+                                           query=[("container", CONTAINER), ("tailLines", str(lines))])
+        if not answer.ok:
+            raise api_error("GET", "pods/log", namespace, answer)
+        return answer.data.decode(errors="replace")
 
     async def _call(self, method: str, plural: str, namespace: str, *, name: str | None = None,
-                    body: dict[str, Any] | None = None, query: list[tuple[str, str]] | None = None,
-                    raw: bool = False) -> Any:
-        import kubernetes  # configured by Kopf's login (login_via_client), in-cluster or kubeconfig
-        import urllib3
-
-        path = self._PATHS[plural].format(ns=namespace) + (f"/{name}" if name else "")
-
-        def call() -> Any:
-            if self._client is None:
-                self._client = kubernetes.client.ApiClient()
-            api = self._client
-            headers = {"Accept": "application/json", "Content-Type": "application/json"}
-            try:
-                request = api.param_serialize(method, path, query_params=query or [], header_params=headers,
-                                              body=body, auth_settings=["BearerToken"])
-                response = api.call_api(*request[:2], header_params=request[2], body=request[3],
-                                        post_params=request[4], _request_timeout=15)
-                data = response.read()
-            except (kubernetes.client.ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
-                raise TransientError(f"Kubernetes API unreachable: {type(exc).__name__}",
-                                     reason="KubernetesApi") from None
-            status = response.status
-            if status == 404 and method in ("GET", "DELETE") and not raw:
-                return None
-            if status >= 300:
-                raise api_error(method, plural, namespace, status, data)
-            return data.decode(errors="replace") if raw else json.loads(data or b"null")
-
-        return await asyncio.to_thread(call)
+                    body: dict[str, Any] | None = None, query: list[tuple[str, str]] | None = None) -> Any:
+        answer = await self.client.request(method, namespaced(self._GROUPS[plural], namespace, plural, name),
+                                           body=body, query=query or ())
+        if answer.status == 404 and method in ("GET", "DELETE"):
+            return None
+        if not answer.ok:
+            raise api_error(method, plural, namespace, answer)
+        return answer.json()
 
 
-def api_error(method: str, plural: str, namespace: str, status: int, data: bytes) -> ReconcileError:
+def api_error(method: str, plural: str, namespace: str, answer: Answer) -> ReconcileError:
     """An API server refusal, with the server's own message: a 403 says whether RBAC, an admission
     plugin or a terminating namespace refused, and that matters to whoever fixes it."""
-    try:
-        body = json.loads(data or b"{}")
-    except ValueError:
-        body = {}
-    message = str(body.get("message") or f"{status}") if isinstance(body, dict) else str(status)
-    causes = ((body.get("details") or {}).get("causes") or []) if isinstance(body, dict) else []
+    status, message = answer.status, answer.message()
     what = f"{method} {plural} in {namespace}"
-    if status == 403 and any(c.get("reason") == "NamespaceTerminating" for c in causes if isinstance(c, dict)):
+    if status == 403 and any(cause.get("reason") == "NamespaceTerminating" for cause in answer.causes()):
         return PermanentError(f"{what}: {message}", reason="NamespaceTerminating")
     if status == 403:
         return PermanentError(f"{what} was refused: {message}", reason="JobForbidden")

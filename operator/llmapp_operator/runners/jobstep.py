@@ -19,6 +19,7 @@ from typing import Any
 from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError
 from llmapp_operator.api.workspace import BackendConfig, ReviewOptions, Workspace
 from llmapp_operator.config import Settings
+from llmapp_operator.kube.client import KubeClient, load_config, namespaced
 from llmapp_operator.obs.redaction import REDACTOR
 from llmapp_operator.runners.job import (
     RESULT_KEY,
@@ -95,19 +96,15 @@ async def run_step(request: JobRequest, settings: Settings, *, runner: LocalRunn
 
 def write_result(result: JobResult, request: JobRequest) -> None:
     """The result ConfigMap, owned by the Job; needs `create configmaps` in the namespace."""
-    import kubernetes
-
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    load_config()
     labels = job_labels(request.uid, request.digest, request.step)
     body = configmap_manifest(request.result_name, request.namespace, RESULT_KEY, result.to_json(),
                               request.job_name, request.job_uid, labels)
-    client = kubernetes.client.ApiClient()
-    client.user_agent = JOB_USER_AGENT  # audit logs (and the RBAC test) tell the Job from the operator
-    kubernetes.client.CoreV1Api(client).create_namespaced_config_map(
-        request.namespace, body, _request_timeout=15)  # type: ignore[arg-type]  # a dict is accepted
+    # Its own user agent: audit logs (and the RBAC test) tell the Job from the operator.
+    answer = KubeClient(user_agent=JOB_USER_AGENT).request_blocking(
+        "POST", namespaced("v1", request.namespace, "configmaps"), body=body)
+    if not answer.ok:
+        raise RuntimeError(f"{answer.status}: {answer.message()}")
 
 
 async def _run_until_sigterm(request: JobRequest, settings: Settings) -> JobResult:
