@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(args.log_level or "INFO", args.log_format or "json")
         return job_step(args.request)
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"llmapp-operator: {exc}", file=sys.stderr)
+        return 2
     setup_logging(args.log_level or settings.log_level, args.log_format or settings.log_format)
     try:
         if command == "install-crd" or (command == "run" and not args.skip_crd):

@@ -38,6 +38,15 @@ def test_run_without_any_kubeconfig(tmp_path: pathlib.Path) -> None:
     assert "KUBECONFIG" in done.stderr.strip().splitlines()[-1]
 
 
+def test_a_bad_setting_is_one_line_naming_the_variable() -> None:
+    done = run_cli("run", env_extra={"LLMAPP_RUN_TIMEOUT_SECONDS": "soon", "LLMAPP_DEFAULT_RUNNER": "cloud"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("llmapp-operator: invalid operator settings: ")
+    assert "LLMAPP_RUN_TIMEOUT_SECONDS: Input should be a valid integer" in line
+    assert "LLMAPP_DEFAULT_RUNNER: Input should be 'local' or 'job'" in line
+
+
 async def run_cli_async(*args: str, env_extra: dict[str, str]) -> tuple[int, str]:
     import asyncio
     import os

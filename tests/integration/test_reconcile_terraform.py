@@ -10,6 +10,7 @@ from typing import Any
 
 from llmapp_operator.api.conditions import Outcome
 from llmapp_operator.api.spec import LLMApp
+from llmapp_operator.api.status import undeclared
 from llmapp_operator.api.workspace import state_key
 from llmapp_operator.engine.reconcile import Deps, Previous, Result, converge, status_patch
 from llmapp_operator.engine.teardown import teardown
@@ -42,7 +43,9 @@ def make_app(name: str = "rags", namespace: str = "team-a", uid: str | None = No
 
 
 def after(previous: Previous, result: Result) -> Previous:
-    return Previous.from_status(status_patch(previous, result, "2026-11-24T00:00:00Z"))
+    patch = status_patch(previous, result, "2026-11-24T00:00:00Z")
+    assert undeclared(patch) == [], "the pass writes status fields the CRD does not declare"
+    return Previous.from_status(patch)
 
 
 async def test_create_apply_outputs_url_and_state(deps: Deps, s3, settings, terraform_log: TerraformLog) -> None:

@@ -243,3 +243,17 @@ def test_every_example_passes_server_side_validation() -> None:
     for doc in documents:
         assert server_verdict(doc["spec"]) == (True, ""), doc["metadata"]["name"]
         assert model_verdict(doc["spec"]) == (True, ""), doc["metadata"]["name"]
+
+
+def test_a_status_write_with_an_undeclared_field_is_found() -> None:
+    """The API server prunes status fields the schema does not declare, without an error: the
+    operator refuses such a write itself (kube/status.py), so a typo cannot go unnoticed."""
+    from llmapp_operator.api.status import undeclared
+
+    good = {"phase": "Ready", "lastAppliedDigest": "d", "outputs": {"anything": {"goes": 1}}, "lastError": None,
+            "github": {"repository": "a/b", "createdEnvironment": True}, "plan": {"id": "p", "pending": False},
+            "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1}]}
+    assert undeclared(good) == []
+    bad = {"phase": "Ready", "lastApplied": "d", "github": {"repo": "a/b"},
+           "conditions": [{"type": "Ready", "status": "True", "observedGen": 1}]}
+    assert undeclared(bad) == ["status.lastApplied", "status.github.repo", "status.conditions.observedGen"]

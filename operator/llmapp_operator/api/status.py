@@ -7,6 +7,7 @@ API server for being undeclared. Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -146,3 +147,36 @@ class LLMAppStatus(StatusModel):
                           ] = Field(default_factory=list)
     """kstatus conditions: Ready, Reconciling, Stalled, InfraApplied, GitHubSynced, AppHealthy, PlanPending,
     Drifted."""
+
+
+def undeclared(patch: Mapping[str, Any], model: type[BaseModel] = LLMAppStatus, where: str = "status") -> list[str]:
+    """Keys of a status patch that the status model (hence the CRD's schema) does not declare: the
+    API server would prune them without a word, so a write must never carry one."""
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    found: list[str] = []
+    for key, value in patch.items():
+        info = fields.get(key)
+        if info is None:
+            found.append(f"{where}.{key}")
+            continue
+        nested = _model_of(info.annotation)
+        if nested is None or value is None:
+            continue
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, Mapping):
+                found += undeclared(item, nested, f"{where}.{key}")
+    return found
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The status model inside `X | None`, `list[X]` or `Annotated[...]`, if any."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_of(argument)
+        if found is not None:
+            return found
+    return None

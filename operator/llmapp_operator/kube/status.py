@@ -7,6 +7,7 @@ from typing import Any
 
 from llmapp_operator import GROUP, PLURAL, VERSION
 from llmapp_operator.api.errors import TransientError
+from llmapp_operator.api.status import undeclared
 from llmapp_operator.kube.client import MERGE_PATCH, KubeClient, as_mapping, namespaced
 
 
@@ -18,6 +19,9 @@ class StatusClient:
 
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Write and return the object as the API server has it now (None: it is gone)."""
+        stray = undeclared(status)
+        if stray:   # the API server would prune them silently: a bug, refused loudly here
+            raise ValueError(f"status fields the CRD does not declare: {', '.join(stray)}")
         answer = await self.client.request("PATCH", namespaced(f"{GROUP}/{VERSION}", namespace, PLURAL, name, "status"),
                                            body={"status": dict(status)}, content_type=MERGE_PATCH)
         if answer.status == 404:
