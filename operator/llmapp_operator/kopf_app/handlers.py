@@ -185,9 +185,17 @@ async def observe(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
 async def delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    """Wait for the teardown (after any pass in progress); Kopf removes the finalizer on success."""
-    result = await _scheduler(memo).teardown(dict(body))
+    """Wait for the teardown (after any pass in progress); Kopf removes the finalizer on success.
+
+    No exception of ours reaches Kopf as it is: Kopf would keep its text in the object's
+    progress annotation and log it unredacted. The worker has logged it (redacted, with its
+    traceback); Kopf gets a TemporaryError that names only its type."""
+    deps = _deps(memo)
+    try:
+        result = await _scheduler(memo).teardown(dict(body))
+    except Exception as exc:
+        raise kopf.TemporaryError(f"the teardown failed unexpectedly ({type(exc).__name__}): see the operator log",
+                                  delay=backoff(retry + 1, deps.settings)) from None
     if result.error is not None:
-        deps = _deps(memo)
         raise kopf.TemporaryError(result.report.message,
                                   delay=backoff(retry + 1, deps.settings, getattr(result.error, "delay", None)))

@@ -32,22 +32,30 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 line[key] = value
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text first: the redacting filter has put the redacted traceback there.
+            line["error"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        if record.stack_info:
+            line["stack"] = record.stack_info
         return json.dumps(line, default=str)
 
 
-def setup_logging(level: str = "INFO", log_format: str = "text") -> None:
-    """One handler on the root logger (Kopf's loggers included), always behind the redacting
-    filter; the filter rewrites the record itself, so every formatter sees the redacted text."""
-    handler = logging.StreamHandler()
+def log_handler(log_format: str = "text", stream: Any = None) -> logging.Handler:
+    """The operator's log handler: text or JSON lines, always behind the redacting filter; the
+    filter rewrites the record itself, so every formatter sees the redacted text."""
+    handler = logging.StreamHandler(stream)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(RedactingFilter())
+    return handler
+
+
+def setup_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """One handler on the root logger (Kopf's loggers included)."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler(log_format)]
     root.setLevel(level.upper())
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry warnings are not for users

@@ -64,7 +64,11 @@ REDACTOR = Redactor()
 
 
 class RedactingFilter(logging.Filter):
-    """Attach to handlers so no log line (Kopf's included) carries a registered secret."""
+    """Attach to handlers so no log line (Kopf's included) carries a registered secret: the
+    message, and the traceback and stack of the record too (an exception's text can hold a
+    value). The record is rewritten in place, so every formatter after it sees redacted text."""
+
+    _exceptions = logging.Formatter()
 
     def __init__(self, redactor: Redactor = REDACTOR) -> None:
         super().__init__()
@@ -75,4 +79,11 @@ class RedactingFilter(logging.Filter):
         redacted = self._redactor.redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            # Formatted now, redacted once; formatters use exc_text when it is set.
+            record.exc_text = self._exceptions.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redactor.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redactor.redact(record.stack_info)
         return True
