@@ -12,9 +12,11 @@ The seed is printed so a failing kill point can be replayed (LLMAPP_FAULT_SEED).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -53,6 +55,17 @@ def llmapp() -> dict[str, Any]:
                      "app": {"secrets": [{"name": "OPENAI_API_KEY", "valueFrom": ref}]}}}
 
 
+@contextlib.asynccontextmanager
+async def operator_and_cluster(settings: Settings, tmp_path: pathlib.Path
+                               ) -> AsyncIterator[tuple[ApiClient, OperatorProcess]]:
+    """An API server with the app's Secret, and the operator as a process that can be killed."""
+    async with running_apiserver([CRD], namespaces=[NS]) as api:
+        client = ApiClient(api.url)
+        await client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai", "namespace": NS},
+                             "stringData": {"api-key": SECRET_VALUE}})
+        yield client, OperatorProcess(settings, api, tmp_path)
+
+
 @pytest.mark.parametrize(("step", "delay"), kill_points(),
                          ids=[f"kill{i}-{step}-{delay}s" for i, (step, delay) in enumerate(kill_points())])
 async def test_sigkill_and_restart_converges_without_loss(
@@ -61,11 +74,7 @@ async def test_sigkill_and_restart_converges_without_loss(
     print(f"kill point: {step} + {delay}s (LLMAPP_FAULT_SEED={SEED})")
     settings = settings.updated(namespaces=(NS,))
     key = state_key(settings.state_key_prefix, NS, "rags")
-    async with running_apiserver([CRD], namespaces=[NS]) as api:
-        client = ApiClient(api.url)
-        operator = OperatorProcess(settings, api, tmp_path)
-        await client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai", "namespace": NS},
-                             "stringData": {"api-key": SECRET_VALUE}})
+    async with operator_and_cluster(settings, tmp_path) as (client, operator):
         try:
             await operator.start()
             await client.create(llmapp())
@@ -110,11 +119,7 @@ async def test_killed_during_the_first_apply_then_deleted_while_down_still_destr
     marker.touch()
     app = llmapp()
     app["spec"]["terraform"] = {"module": "slow-apply", "vars": {"hold_marker": str(marker)}}
-    async with running_apiserver([CRD], namespaces=[NS]) as api:
-        client = ApiClient(api.url)
-        operator = OperatorProcess(settings, api, tmp_path)
-        await client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai", "namespace": NS},
-                             "stringData": {"api-key": SECRET_VALUE}})
+    async with operator_and_cluster(settings, tmp_path) as (client, operator):
         try:
             await operator.start()
             await client.create(app)
