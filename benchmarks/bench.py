@@ -67,6 +67,7 @@ class Env:
 @contextlib.asynccontextmanager
 async def environment(workdir: pathlib.Path, endpoint: str, bucket: str) -> AsyncIterator[Env]:
     settings = Settings().updated(namespaces=(NS,), workdir=workdir, state_bucket=bucket, metrics_port=None,
+                                  modules={"stack": ROOT / "terraform" / "stack", "sandbox": SANDBOX},
                                   aws_endpoint_url=endpoint, liveness_endpoint=None, retry_base_seconds=0.5,
                                   retry_max_seconds=5, app_health=False)
     async with running_apiserver([CRD], namespaces=[NS]) as api:
@@ -170,7 +171,7 @@ async def scale(workdir: pathlib.Path, objects: int, which: str) -> dict[str, fl
         kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", NS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "LLMAPP_NAMESPACES": NS,
                "LLMAPP_WORKDIR": str(workdir / "work"), "LLMAPP_LIVENESS_ENDPOINT": "", "LLMAPP_METRICS_PORT": "",
-               "LLMAPP_APP_HEALTH": "false",
+               "LLMAPP_APP_HEALTH": "false", "LLMAPP_MODULES": f"sandbox={SANDBOX}",
                "PYTHONPATH": str(ROOT / "benchmarks")}
         if which == "operator":
             command = [sys.executable, str(ROOT / "benchmarks" / "scale_operator.py")]

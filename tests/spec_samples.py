@@ -85,7 +85,8 @@ def largest_secrets(namespace: str, value: str) -> list[dict[str, Any]]:
     import base64
 
     encoded = base64.b64encode(value.encode()).decode()
-    return [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": _dns_name(i), "namespace": namespace},
+    return [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": _dns_name(i), "namespace": namespace,
+                                                         "annotations": {"llmops.dev/allowed-llmapps": "*"}},
              "data": {"k" * 253: encoded}} for i in range(api.SECRET_ENTRIES)]
 
 

@@ -23,9 +23,15 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 _SOURCE_TERRAFORM_DIR = PACKAGE_DIR.parent.parent / "terraform"
 
 
+def terraform_dir() -> pathlib.Path:
+    """Where the shipped modules are: the checkout's terraform/, or LLMAPP_TERRAFORM_DIR in the image."""
+    return pathlib.Path(os.environ.get("LLMAPP_TERRAFORM_DIR", _SOURCE_TERRAFORM_DIR))
+
+
 def _default_modules() -> dict[str, pathlib.Path]:
-    root = pathlib.Path(os.environ.get("LLMAPP_TERRAFORM_DIR", _SOURCE_TERRAFORM_DIR))
-    return {"stack": root / "stack", "sandbox": root / "sandbox"}
+    # Only the real stack: the sandbox module (terraform_data, fake outputs) would make a "Ready"
+    # app out of nothing; the sandbox and the tests add it to their own settings.
+    return {"stack": terraform_dir() / "stack"}
 
 
 GITHUB_VARIABLE_OUTPUTS = {

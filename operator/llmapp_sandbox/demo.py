@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from llmapp_operator.config import PACKAGE_DIR, Settings, _default_modules
+from llmapp_operator.config import PACKAGE_DIR, Settings, terraform_dir
 from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
@@ -73,7 +73,7 @@ def get_events(events: list[dict[str, Any]]) -> str:
 def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Settings:
     # The sandbox module stands in for the AWS stack under the stack's own name, so the example
     # is applied exactly as a user would apply it.
-    sandbox = _default_modules()["sandbox"]
+    sandbox = terraform_dir() / "sandbox"
     return Settings().updated(
         namespaces=(namespace,),
         workdir=workdir,
@@ -111,10 +111,12 @@ async def demo(workdir: pathlib.Path) -> int:
             async with running_operator(settings) as operator:
                 say(f"\n$ kubectl -n {namespace} create secret generic github-token --from-literal=token=…")
                 say(f"$ kubectl -n {namespace} create secret generic openai --from-literal=api-key=…")
+                say(f"$ kubectl -n {namespace} annotate secret github-token openai llmops.dev/allowed-llmapps={name}")
                 for secret, key, value in (("github-token", "token", SANDBOX_GITHUB_TOKEN),
                                            ("openai", "api-key", SANDBOX_OPENAI_KEY)):
                     await client.create({"apiVersion": "v1", "kind": "Secret",
-                                         "metadata": {"name": secret, "namespace": namespace},
+                                         "metadata": {"name": secret, "namespace": namespace,
+                                                      "annotations": {"llmops.dev/allowed-llmapps": name}},
                                          "data": {key: base64.b64encode(value.encode()).decode()}})
                 # The only change to the example: GitHub is the local emulator, not api.github.com.
                 app["spec"]["github"]["apiUrl"] = github_url

@@ -40,9 +40,12 @@ from tests.conftest import REPO, TERRAFORM
 from tests.secrets_scan import leaks
 
 FIXTURES = REPO / "tests" / "fixtures" / "terraform"
+SANDBOX_MODULE = REPO / "terraform" / "sandbox"   # not in the operator's default allow-list: tests add it
 
 # The object and namespace the operator-level tests drive (through `open_sandbox`).
 NS = "team-a"
+# Secrets are read only for the LLMApps they name (kube/secrets.py): the tests' Secrets name "rags".
+CONSENT = {"llmops.dev/allowed-llmapps": "rags"}
 CRD = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
 APP: dict[str, Any] = {
     "apiVersion": "llmops.dev/v1alpha1",
@@ -84,7 +87,7 @@ class Sandbox:
         key = state_key(self.settings.state_key_prefix, NS, name)
         try:
             return state_resources(self.s3, self.settings.state_bucket, key)
-        except self.s3.exceptions.NoSuchKey:
+        except (self.s3.exceptions.NoSuchKey, self.s3.exceptions.NoSuchBucket):
             return []
 
 
@@ -277,7 +280,7 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         workdir=tmp_path / "work",
         terraform_binary=str(wrapper),
         metrics_port=None,   # tests that serve metrics pick a free port
-        modules={**base.modules, "failing-destroy": FIXTURES / "failing-destroy",
+        modules={**base.modules, "sandbox": SANDBOX_MODULE, "failing-destroy": FIXTURES / "failing-destroy",
                  "slow-apply": FIXTURES / "slow-apply", "wide": FIXTURES / "wide"},
         state_bucket=bucket,
         aws_endpoint_url=moto_endpoint,

@@ -27,7 +27,7 @@ from llmapp_operator.config import Settings
 from llmapp_sandbox.apiserver.server import running_apiserver
 from llmapp_sandbox.cluster import ApiClient, is_ready
 from tests.conftest import needs_terraform
-from tests.integration.conftest import CRD, TerraformHooks, TerraformLog, assert_state_sound, state_versions
+from tests.integration.conftest import CONSENT, CRD, TerraformHooks, TerraformLog, assert_state_sound, state_versions
 from tests.integration.operator_process import OperatorProcess
 from tests.secrets_scan import secret_for_tests
 
@@ -61,7 +61,8 @@ async def operator_and_cluster(settings: Settings, tmp_path: pathlib.Path
     """An API server with the app's Secret, and the operator as a process that can be killed."""
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         client = ApiClient(api.url)
-        await client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai", "namespace": NS},
+        await client.create({"apiVersion": "v1", "kind": "Secret",
+                             "metadata": {"name": "openai", "namespace": NS, "annotations": CONSENT},
                              "stringData": {"api-key": SECRET_VALUE}})
         yield client, OperatorProcess(settings, api, tmp_path)
 

@@ -99,8 +99,8 @@ HOSTILE = [
         {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
         {"name": "K", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}}]}},
      "Duplicate value"),
-    ("unknown-module-var", {"terraform": {"module": "sandbox", "vars": {"bogus": "1"}}},
-     "module sandbox declares no such variable"),
+    ("unknown-module-var", {"terraform": {"module": "stack", "vars": {"bogus": "1"}}},
+     "module stack declares no such variable"),
     ("github-variable-name", {"github": {"repository": "acme/rags", "variables": {"bad-name": "x"}}},
      "GitHub variable names are letters"),
     ("github-secret-github-prefix", {"github": {"repository": "acme/rags", "secrets": [

@@ -23,6 +23,7 @@ from llmapp_sandbox.cluster import condition, is_ready
 from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
 from tests.conftest import needs_terraform
 from tests.integration.conftest import (
+    CONSENT,
     NS,
     Sandbox,
     SandboxFactory,
@@ -39,7 +40,7 @@ GITHUB_TOKEN = secret_for_tests("fake-github-token-for-one-reconcile-0005")
 
 
 def secret(name: str, key: str, value: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS, "annotations": CONSENT},
             "data": {key: base64.b64encode(value.encode()).decode()}}
 
 
@@ -240,3 +241,28 @@ async def test_a_namespace_deleted_with_its_app_and_secrets_finishes_terminating
         assert sandbox.state() == [] and not record_exists(sandbox)
         assert "the token Secret team-a/github-token is gone" in caplog.text
         assert emulator.environments("acme/rags") == {"dev"}   # what was left, and said so
+
+
+async def test_a_secret_that_does_not_name_the_app_is_never_read(open_sandbox: SandboxFactory) -> None:
+    """Secrets by consent: whoever may create LLMApps in a namespace cannot make the operator read
+    the namespace's other Secrets (and send them to a repository of their choice)."""
+    value = secret_for_tests("fake-database-password-not-for-llmapps-0008")
+    async with open_sandbox() as sandbox:
+        unconsented = secret("db", "password", value)
+        unconsented["metadata"]["annotations"] = {"llmops.dev/allowed-llmapps": "billing"}   # another app's
+        await sandbox.client.create(unconsented)
+        ref = {"secretKeyRef": {"name": "db", "key": "password"}}
+        await sandbox.client.create(llmapp(app={"secrets": [{"name": "DB_PASSWORD", "valueFrom": ref}]}))
+        refused = await sandbox.client.wait_for(NS, "rags", reason_is("Stalled", "SecretNotAllowed"))
+        message = condition(refused, "Stalled")["message"]   # type: ignore[index]
+        assert "Secret team-a/db does not allow LLMApp rags to read it" in message
+        assert "llmops.dev/allowed-llmapps=rags" in message and value not in json.dumps(refused)
+        assert sandbox.state() == []   # nothing applied
+
+        client = sandbox.client
+        await client._call("PATCH", client._path(NS, "db", plural="secrets", group=None, version="v1"),
+                           {"metadata": {"annotations": {"llmops.dev/allowed-llmapps": "billing,rags"}}},
+                           "application/merge-patch+json")
+        await client.patch(NS, "rags", {"metadata": {"annotations": {
+            "llmops.dev/reconcile-requested-at": "2026-12-01T11:00:00Z"}}})
+        await client.wait_for(NS, "rags", is_ready, timeout=30)

@@ -22,6 +22,7 @@ from llmapp_sandbox.apiserver.server import running_apiserver
 from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 from tests.conftest import needs_terraform
 from tests.integration.conftest import (
+    CONSENT,
     CRD,
     NS,
     Sandbox,
@@ -393,7 +394,7 @@ async def test_app_secret_reaches_secrets_manager_and_nowhere_else(
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": "openai", "namespace": NS},
+                "metadata": {"name": "openai", "namespace": NS, "annotations": CONSENT},
                 "data": {"api-key": base64.b64encode(SECRET_VALUE.encode()).decode()},
             }
         )
@@ -446,7 +447,7 @@ async def test_missing_secret_is_named_and_retried_until_it_exists(open_sandbox:
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": "late", "namespace": NS},
+                "metadata": {"name": "late", "namespace": NS, "annotations": CONSENT},
                 "data": {"token": base64.b64encode(LATE_VALUE.encode()).decode()},
             }
         )
@@ -475,7 +476,7 @@ async def test_github_environment_receives_names_and_secrets_and_is_cleaned_up(
                 {
                     "apiVersion": "v1",
                     "kind": "Secret",
-                    "metadata": {"name": name, "namespace": NS},
+                    "metadata": {"name": name, "namespace": NS, "annotations": CONSENT},
                     "data": {key: base64.b64encode(value.encode()).decode()},
                 }
             )
@@ -537,7 +538,7 @@ async def test_revoked_github_token_stalls_with_a_clear_reason(open_sandbox: San
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": "github-token", "namespace": NS},
+                "metadata": {"name": "github-token", "namespace": NS, "annotations": CONSENT},
                 "data": {"token": base64.b64encode(b"fake-revoked-github-token").decode()},
             }
         )

@@ -19,7 +19,7 @@ from llmapp_operator.runners.jobstep import JOB_USER_AGENT
 from llmapp_sandbox.cluster import USER_AGENT, is_ready
 from tests.chart_render import render
 from tests.conftest import needs_terraform
-from tests.integration.conftest import NS, SandboxFactory, llmapp
+from tests.integration.conftest import CONSENT, NS, SandboxFactory, llmapp
 from tests.integration.job_player import JOB_SETTINGS, playing
 from tests.secrets_scan import secret_for_tests
 
@@ -61,8 +61,9 @@ def calls_by(calls: dict[Any, int], agents: set[str] | None = None, *, but: set[
 
 async def test_operator_calls_match_the_chart_rbac(open_sandbox: SandboxFactory) -> None:
     async with open_sandbox() as sandbox:
-        await sandbox.client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "openai",
-                                     "namespace": NS}, "data": {"api-key": base64.b64encode(VALUE.encode()).decode()}})
+        await sandbox.client.create({"apiVersion": "v1", "kind": "Secret",
+                                     "metadata": {"name": "openai", "namespace": NS, "annotations": CONSENT},
+                                     "data": {"api-key": base64.b64encode(VALUE.encode()).decode()}})
         ref = {"secretKeyRef": {"name": "openai", "key": "api-key"}}
         await sandbox.client.create(llmapp(app={"secrets": [{"name": "OPENAI_API_KEY", "valueFrom": ref}]}))
         await sandbox.client.wait_for(NS, "rags", is_ready)

@@ -287,7 +287,7 @@ class MemorySecrets:
     def __init__(self, values: dict[tuple[str, str], str]) -> None:
         self.values = values
 
-    async def read(self, namespace: str, name: str, key: str) -> str:
+    async def read(self, namespace: str, name: str, key: str, *, reader: str) -> str:
         return self.values[(name, key)]
 
 

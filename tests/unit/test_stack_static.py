@@ -59,8 +59,8 @@ def test_every_variable_and_output_is_described() -> None:
 
 
 def test_sandbox_and_stack_share_the_contract() -> None:
-    settings = Settings()
-    stack, sandbox = load_module("stack", settings.modules), load_module("sandbox", settings.modules)
+    modules = {**Settings().modules, "sandbox": SANDBOX}
+    stack, sandbox = load_module("stack", modules), load_module("sandbox", modules)
     assert stack.variables == sandbox.variables
     assert stack.outputs == sandbox.outputs
 

@@ -76,7 +76,6 @@ STANDARD_VARIABLES = (
 # by `make crd` and checked against the modules by a test (platform modules are checked at run time).
 BUILTIN_MODULE_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "stack": ("alb_log_retention_days", "certificate_arn", "create_github_oidc_provider", "ecr_keep_images"),
-    "sandbox": ("alb_log_retention_days", "certificate_arn", "create_github_oidc_provider", "ecr_keep_images"),
 }
 
 

@@ -226,7 +226,7 @@ async def read_secret_values(app: LLMApp, deps: Deps, refs: Sequence[SecretValue
     values = {}
     for item in refs:
         ref = item.value_from.secret_key_ref
-        values[item.name] = await deps.secrets.read(app.ref.namespace, ref.name, ref.key)
+        values[item.name] = await deps.secrets.read(app.ref.namespace, ref.name, ref.key, reader=app.ref.name)
     return values
 
 
@@ -475,7 +475,7 @@ async def _github_target(app: LLMApp, deps: Deps) -> Any:
     ref = github.token_secret_ref
     if deps.secrets is None:
         raise PermanentError("this operator cannot read Kubernetes Secrets", reason="SecretsUnavailable")
-    token = await deps.secrets.read(app.ref.namespace, ref.name, ref.key)
+    token = await deps.secrets.read(app.ref.namespace, ref.name, ref.key, reader=app.ref.name)
     return GitHubTarget(repository=github.repository, environment=app.github_environment or app.spec.environment,
                         api_url=github.api_url, token=token)
 
@@ -530,7 +530,7 @@ async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Out
     known = record.github if record is not None else None
     warnings: list[str] = []
     if known is not None and not known.same_target(target.api_url, target.repository, target.environment):
-        warnings = await remove_github_names(deps, app.ref.namespace, known, "the GitHub target moved")
+        warnings = await remove_github_names(deps, app.ref.namespace, app.ref.name, known, "the GitHub target moved")
         previous_sync = None
     synced = await deps.github.sync(target, desired, previous_sync)
     if deps.records is not None and (previous_sync is None or previous_sync.digest != synced.digest):
@@ -547,7 +547,8 @@ async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Out
     return {**_record_to_status(synced), "repository": target.repository, "apiUrl": target.api_url}, warnings
 
 
-async def remove_github_names(deps: Deps, namespace: str, known: GitHubRecord, why: str) -> list[str]:
+async def remove_github_names(deps: Deps, namespace: str, app_name: str, known: GitHubRecord, why: str
+                              ) -> list[str]:
     """Remove the names the record says we manage at `known`'s target, with the token its Secret
     holds now. A token that no longer reads, or no longer may, leaves them: said as a warning."""
     from llmapp_operator.github.sync import GitHubSyncRecord, GitHubTarget
@@ -557,7 +558,7 @@ async def remove_github_names(deps: Deps, namespace: str, known: GitHubRecord, w
     if deps.github is None or deps.secrets is None or not known.token_secret or not known.token_key:
         return [f"{left} (no token to remove them with)"]
     try:
-        token = await deps.secrets.read(namespace, known.token_secret, known.token_key)
+        token = await deps.secrets.read(namespace, known.token_secret, known.token_key, reader=app_name)
         old = GitHubTarget(repository=known.repository, environment=known.environment, api_url=known.api_url,
                            token=token)
         await deps.github.remove(old, GitHubSyncRecord(

@@ -104,7 +104,8 @@ async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
             step = "github"
             if record.github is not None and _any(record.github.variables, record.github.secrets,
                                                   record.github.created_environment):
-                warnings += await remove_github_names(deps, str(meta.get("namespace", "")), record.github,
+                warnings += await remove_github_names(deps, str(meta.get("namespace", "")), str(meta.get("name", "")),
+                                                      record.github,
                                                       "the LLMApp was deleted")
             progress = progress.model_copy(update={"github_removed": True})
             record = await _save(deps, backend, record, progress)
@@ -146,7 +147,7 @@ async def _teardown_without_record(body: Mapping[str, Any], app: LLMApp | None, 
         synced = synced_from_status((body.get("status") or {}).get("github"))
         if synced is not None and app is not None and app.spec.github.token_secret_ref is not None:
             ref = app.spec.github.token_secret_ref
-            warnings += await remove_github_names(deps, app.ref.namespace, GitHubRecord(
+            warnings += await remove_github_names(deps, app.ref.namespace, app.ref.name, GitHubRecord(
                 api_url=app.spec.github.api_url, repository=app.spec.github.repository,
                 environment=synced.environment, token_secret=ref.name, token_key=ref.key,
                 variables=synced.variables, secrets=synced.secrets, created_environment=synced.created_environment,
