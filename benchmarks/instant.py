@@ -30,6 +30,9 @@ class InstantRunner:
     async def destroy(self, ws: Workspace) -> None:
         return None
 
+    async def forget(self, uid: str) -> None:
+        return None
+
 
 class InstantBackend:
     """A state bucket that is always there (the scale benchmark runs no Terraform)."""

@@ -143,6 +143,7 @@ FIELD_VALUES: list[tuple[tuple[str, ...], list[Any]]] = [
     (("terraform", "maxMonthlyCost"), [0, 10.5, -1, 1_000_000, 1_000_001]),
     (("terraform", "backend"), [{}, {"bucket": "my-state"}, {"bucket": "UPPER"}, {"keyPrefix": "a/b"},
                                 {"region": "eu-west-1"}, {"dynamodbTable": "ab"}]),
+    (("terraform", "backendRef"), ["default", "eu-1", "Bad", "-x", "a" * 63, "a" * 64, ""]),
     (("approvePlan",), ["auto", "manual", "0123456789abcdef", "0123456789ABCDEF", "yes"]),
     (("driftDetection", "interval"), ["0", "0s", "1h", "1m", "1s", "168h", "169h", "", "h"]),
     (("deletionPolicy",), ["Delete", "Orphan", "Keep"]),

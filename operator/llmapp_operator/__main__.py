@@ -11,6 +11,7 @@ import sys
 from llmapp_operator.config import Settings
 from llmapp_operator.kopf_app.wiring import LeadershipLost, serve
 from llmapp_operator.kube.crd_install import ClusterUnreachable, install_crd
+from llmapp_operator.kube.tenants import policies_of
 from llmapp_operator.obs.logs import setup_logging
 
 
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
+        if command == "run":
+            policies_of(settings)   # a policy file that does not parse stops the start, not each pass
     except ValueError as exc:
         print(f"llmapp-operator: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     lock_timeout_seconds: int = 0
     """How long a step waits for a held state lock before it reports StateLocked and backs off."""
 
-    state_bucket: str = "llmapp-operator-tfstate"
+    state_bucket: str = Field(default="llmapp-operator-tfstate", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     """Default S3 bucket for Terraform state (created versioned, encrypted and private if missing)."""
 
     state_region: str = "us-east-1"
@@ -135,6 +135,18 @@ class Settings(BaseSettings):
     """GitHub environment variable name -> the stack output it is set from. The defaults are the
     names hand-built pipelines of this kind already use, so their app workflows work unchanged."""
 
+    github_hosts: Annotated[tuple[str, ...], NoDecode] = ("api.github.com",)
+    """GitHub API hosts tokens may be sent to (`host`, or `host:port`), always over https. Add your
+    GitHub Enterprise Server host; any other `spec.github.apiUrl` is Stalled (GitHubHostNotAllowed)."""
+
+    digest_key: SecretStr | None = None
+    """The install's key for the GitHub sync digest in status (HMAC-SHA256), so the digest cannot
+    be used to test guesses of a secret offline. The chart keeps it in a Secret; without it the
+    digest is a salted hash (local runs)."""
+
+    github_ca_bundle: pathlib.Path | None = None
+    """A CA bundle (PEM) to trust for GitHub, for an Enterprise Server behind a private CA."""
+
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """Kopf's health endpoint for liveness/readiness probes; None turns it off."""
 
@@ -148,18 +160,35 @@ class Settings(BaseSettings):
 
     default_runner: Literal["local", "job"] = "local"
     """Where Terraform runs when spec.terraform.runner is unset: `local` (a child process of the
-    operator) or `job` (one Kubernetes Job per step, in the LLMApp's namespace)."""
+    operator) or `job` (one Kubernetes Job per step, in the job namespace)."""
+
+    tenant_policies: pathlib.Path | None = None
+    """A YAML file of tenant policies (the chart renders `tenants.policies` into it): which
+    namespaces may have LLMApps, the AWS role their runs assume, their regions, named state
+    backends, modules, module variables and cost ceiling. None: one policy for every namespace,
+    with the operator's own identity and the state_* settings (single-tenant installs)."""
+
+    job_namespace: str = ""
+    """Where Terraform Jobs (and their request and result ConfigMaps) run: never a tenant's
+    namespace. Empty: the operator's own (POD_NAMESPACE)."""
+
+    job_signing_key: SecretStr | None = None
+    """The key that authenticates Job requests and results (HMAC-SHA256). The chart reads it from a
+    Secret only the operator and the runner can read; never passed on as a plain variable."""
+
+    job_signing_secret: str = "llmapp-job-signing-key"
+    """The Secret (in the job namespace, key `key`) a Job reads the signing key from."""
 
     job_image: str = ""
     """Image of the Terraform Jobs: the operator's own image (the chart sets it), so a Job runs
     exactly the code and modules of the operator that created it."""
 
     job_service_account: str = "llmapp-terraform"
-    """ServiceAccount of the Terraform Jobs, in each LLMApp namespace: the cloud identity (IRSA,
-    EKS Pod Identity) and the right to write the Job's result ConfigMap."""
+    """ServiceAccount of the Terraform Jobs, in the job namespace: the runner's cloud identity (IRSA,
+    EKS Pod Identity; it assumes the tenant roles) and the right to write the Job's result ConfigMap."""
 
     job_env_secret: str | None = None
-    """Optional Secret (in the LLMApp namespace) whose keys become the Job's environment: AWS
+    """Optional Secret (in the job namespace) whose keys become the Job's environment: AWS
     credentials for clusters without workload identity. Never copied by the operator."""
 
     job_cpu: str = "500m"
@@ -226,7 +255,7 @@ class Settings(BaseSettings):
         return self.workdir / "plugin-cache"
 
     # -- how the environment spells values -------------------------------------------------------
-    @field_validator("namespaces", "passthrough_env", mode="before")
+    @field_validator("namespaces", "passthrough_env", "github_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return tuple(item.strip() for item in value.split(",") if item.strip()) if isinstance(value, str) else value
@@ -247,7 +276,8 @@ class Settings(BaseSettings):
         return _pairs(value) or dict(GITHUB_VARIABLE_OUTPUTS)
 
     @field_validator("lock_table", "state_max_retries", "aws_endpoint_url", "liveness_endpoint", "metrics_port",
-                     "job_env_secret", "checkov", "price_table", mode="before")
+                     "job_env_secret", "checkov", "price_table", "github_ca_bundle", "tenant_policies",
+                     "job_signing_key", "digest_key", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -272,10 +302,20 @@ class Settings(BaseSettings):
         """A copy with `changes`, validated like the environment's values (tests, benchmarks)."""
         return type(self).model_validate({**self.__dict__, **changes})
 
-    def to_env(self) -> dict[str, str]:
+    def to_env(self, *, secrets: bool = False) -> dict[str, str]:
         """The LLMAPP_* variables that give back these settings: how a second process (a
-        restarted operator in the fault tests, a Job) is configured like this one."""
-        return {env_name(name): _env_text(getattr(self, name)) for name in type(self).model_fields}
+        restarted operator in the fault tests, a Job) is configured like this one. Secret settings
+        only with `secrets` (a Job gets them from their Secret instead)."""
+        return {env_name(name): _env_text(getattr(self, name)) for name in type(self).model_fields
+                if secrets or name not in SECRET_SETTINGS}
+
+    @property
+    def job_namespace_or_own(self) -> str:
+        return self.job_namespace or own_namespace()
+
+
+# Settings that are never written out as plain variables (a Job reads them from their Secret).
+SECRET_SETTINGS = frozenset({"job_signing_key", "digest_key"})
 
 
 def env_name(field_name: str) -> str:
@@ -288,6 +328,8 @@ def env_name(field_name: str) -> str:
 def _env_text(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

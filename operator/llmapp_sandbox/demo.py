@@ -24,7 +24,7 @@ import yaml
 from llmapp_operator.config import PACKAGE_DIR, Settings, terraform_dir
 from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
-from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
+from llmapp_sandbox.github_emulator import GitHubEmulator, running_github, sandbox_ca_file
 
 ROOT = PACKAGE_DIR.parent.parent
 EXAMPLE = ROOT / "examples" / "llmapp.yaml"
@@ -85,6 +85,8 @@ def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Se
         retry_max_seconds=10.0,
         liveness_endpoint=None,
         app_health=False,   # the sandbox module creates no ECS service to look at
+        github_hosts=("127.0.0.1:*",),   # the GitHub emulator, over https with the sandbox's own CA
+        github_ca_bundle=sandbox_ca_file(),
     )
 
 

@@ -9,10 +9,16 @@ prove the right plaintext arrived. Faults can be injected per path pattern.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
+import functools
+import pathlib
 import re
 import secrets as random_tokens
+import shutil
+import ssl
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -262,15 +268,36 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
                              status=status, headers=dict(headers or {}))
 
 
+@functools.cache
+def _sandbox_ca() -> Any:
+    import trustme
+
+    return trustme.CA(organization_name="llmapp sandbox")
+
+
+@functools.cache
+def sandbox_ca_file() -> pathlib.Path:
+    """The PEM of the CA that signs the emulator's certificate: what an operator (or PyGithub)
+    under test trusts, as it would trust a GitHub Enterprise Server's private CA."""
+    directory = tempfile.mkdtemp(prefix="llmapp-sandbox-ca-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = pathlib.Path(directory) / "ca.pem"
+    _sandbox_ca().cert_pem.write_to_path(str(path))
+    return path
+
+
 @contextlib.asynccontextmanager
 async def running_github(emulator: GitHubEmulator) -> AsyncIterator[str]:
-    """Serve the emulator on a free 127.0.0.1 port; yield its base URL."""
+    """Serve the emulator over https (GitHub is https only) on a free 127.0.0.1 port; yield its
+    base URL. Its certificate is for 127.0.0.1, signed by `sandbox_ca_file()`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    _sandbox_ca().issue_cert("127.0.0.1", "localhost").configure_cert(context)
     runner = web.AppRunner(emulator.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
     port = runner.addresses[0][1]
-    emulator.base_url = f"http://127.0.0.1:{port}"
+    emulator.base_url = f"https://127.0.0.1:{port}"
     try:
         yield emulator.base_url
     finally:

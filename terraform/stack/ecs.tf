@@ -10,6 +10,11 @@ module "ecs_cluster" {
     FARGATE = { weight = 100, base = 1 }
   }
 
+  # The cluster creates no role with Fargate alone; should it ever, the boundary applies.
+  task_exec_iam_role_permissions_boundary      = var.permissions_boundary_arn
+  infrastructure_iam_role_permissions_boundary = var.permissions_boundary_arn
+  node_iam_role_permissions_boundary           = var.permissions_boundary_arn
+
   tags = var.tags
 }
 
@@ -56,6 +61,13 @@ module "ecs_service" {
 
   # Exactly the app's secrets, nothing else, for the task execution role.
   task_exec_secret_arns = values(var.app_secret_arns)
+
+  # Every role the module may create gets the platform's boundary: the task execution and task
+  # roles (created here), the service and infrastructure roles (not needed with awsvpc and no volumes).
+  task_exec_iam_role_permissions_boundary      = var.permissions_boundary_arn
+  tasks_iam_role_permissions_boundary          = var.permissions_boundary_arn
+  iam_role_permissions_boundary                = var.permissions_boundary_arn
+  infrastructure_iam_role_permissions_boundary = var.permissions_boundary_arn
 
   load_balancer = {
     app = {

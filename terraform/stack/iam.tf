@@ -38,9 +38,10 @@ data "aws_iam_policy_document" "deploy_trust" {
 }
 
 resource "aws_iam_role" "deploy" {
-  name               = "${var.name}-deploy"
-  assume_role_policy = data.aws_iam_policy_document.deploy_trust.json
-  tags               = var.tags
+  name                 = "${var.name}-deploy"
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "deploy" {

@@ -150,3 +150,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "permissions_boundary_arn" {
+  description = "ARN of the IAM policy set as permissions boundary on every IAM role the stack creates (docs/iam.md); null: none."
+  type        = string
+  default     = null
+}

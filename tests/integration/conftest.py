@@ -6,6 +6,7 @@ processes an operation started without touching the operator's internals.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import hashlib
@@ -29,15 +30,17 @@ from llmapp_operator.config import Settings
 from llmapp_operator.engine.reconcile import Deps
 from llmapp_operator.github import sync as github_sync
 from llmapp_operator.kube.secrets import KubeSecrets
+from llmapp_operator.kube.tenants import PolicyFile
 from llmapp_operator.runners.gate import RunGate
 from llmapp_operator.runners.job import JobRunner
 from llmapp_operator.runners.local import LocalRunner
 from llmapp_sandbox.apiserver.server import RunningApiServer, running_apiserver
 from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_sandbox.cluster import ApiClient, running_operator, use_kubeconfig
+from llmapp_sandbox.github_emulator import sandbox_ca_file
 from tests.chart_render import RELEASE_NAMESPACE, rbac_objects
 from tests.conftest import REPO, TERRAFORM
-from tests.secrets_scan import leaks
+from tests.secrets_scan import leaks, secret_for_tests
 
 FIXTURES = REPO / "tests" / "fixtures" / "terraform"
 SANDBOX_MODULE = REPO / "terraform" / "sandbox"   # not in the operator's default allow-list: tests add it
@@ -83,8 +86,8 @@ class Sandbox:
     deps: Deps
     s3: Any
 
-    def state(self, name: str = "rags") -> list[str]:
-        key = state_key(self.settings.state_key_prefix, NS, name)
+    def state(self, name: str = "rags", *, prefix: str | None = None, namespace: str = NS) -> list[str]:
+        key = state_key(prefix or self.settings.state_key_prefix, namespace, name)
         try:
             return state_resources(self.s3, self.settings.state_bucket, key)
         except (self.s3.exceptions.NoSuchKey, self.s3.exceptions.NoSuchBucket):
@@ -96,9 +99,19 @@ SandboxFactory = Callable[..., contextlib.AbstractAsyncContextManager[Sandbox]]
 
 # The chart's RBAC the operator runs under in every sandbox (cluster-wide, the job runner enabled):
 # a call it does not grant is refused by the emulator and fails the test.
-CHART_VALUES: dict[str, Any] = {"jobRunner": {"enabled": True, "namespaces": [NS]}}
+CHART_VALUES: dict[str, Any] = {"jobRunner": {"enabled": True}}
 OPERATOR_ACCOUNT = (RELEASE_NAMESPACE, "llmapp-operator")
-RUNNER_ACCOUNT = (NS, "llmapp-terraform")
+JOB_NS = RELEASE_NAMESPACE   # the chart's default job namespace: never a tenant's
+RUNNER_ACCOUNT = (JOB_NS, "llmapp-terraform")
+SIGNING_SECRET = "llmapp-operator-job-signing-key"   # the chart's name for it
+# What the chart's random keys stand for here; registered, so a key in any object or log fails the test.
+SIGNING_KEY = secret_for_tests("test-signing-key-" + "0123456789abcdef" * 2)
+DIGEST_KEY = secret_for_tests("test-digest-key-" + "0123456789abcdef" * 2)
+
+
+def signing_secret(namespace: str = JOB_NS, key: str = SIGNING_KEY) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SIGNING_SECRET, "namespace": namespace},
+            "data": {"key": base64.b64encode(key.encode()).decode()}}
 
 
 @pytest.fixture
@@ -116,10 +129,12 @@ def open_sandbox(settings: Settings, deps: Deps, s3, tmp_path: pathlib.Path) -> 
     async def open_(*, allow_denied: bool = False, chart_values: dict[str, Any] | None = None,
                     **overrides: Any) -> AsyncIterator[Sandbox]:
         """`overrides` replace operator settings for this sandbox (e.g. progress_delay_seconds)."""
-        local = settings.updated(namespaces=(NS,), **overrides)
-        local_deps = replace(deps, settings=local, job_runner=JobRunner(local))
+        local = settings.updated(**{"namespaces": (NS,), **overrides})
+        local_deps = replace(deps, settings=local, job_runner=JobRunner(local), tenants=PolicyFile(local))
         async with running_apiserver([CRD], rbac=True, owner_references_enforcement=True) as api:
             api.server.apply_manifests([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+                                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": JOB_NS}},
+                                        signing_secret(),
                                         *rbac_objects(CHART_VALUES if chart_values is None else chart_values)])
             token = api.server.tokens.mint_service_account_token(*OPERATOR_ACCOUNT)
             use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS, token=token))
@@ -280,6 +295,8 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         workdir=tmp_path / "work",
         terraform_binary=str(wrapper),
         metrics_port=None,   # tests that serve metrics pick a free port
+        github_hosts=("127.0.0.1:*",), github_ca_bundle=sandbox_ca_file(),   # the GitHub emulator, over https
+        digest_key=DIGEST_KEY,
         modules={**base.modules, "sandbox": SANDBOX_MODULE, "failing-destroy": FIXTURES / "failing-destroy",
                  "slow-apply": FIXTURES / "slow-apply", "wide": FIXTURES / "wide"},
         state_bucket=bucket,
@@ -373,7 +390,7 @@ def secrets_scan(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixtur
     texts: list[tuple[str, str]] = [
         (f"log record {r.name}", caplog.handler.format(r)) for r in caplog.get_records("call")]
     for server in servers:
-        for plural in ("llmapps", "events"):
+        for plural in ("llmapps", "events", "configmaps", "jobs", "pods"):   # the Jobs' requests and results too
             with contextlib.suppress(KeyError):   # a server without the CRD serves no llmapps
                 texts += [(f"{plural} {o['metadata'].get('name')}", json.dumps(o))
                           for o in server.peek_objects(plural)]

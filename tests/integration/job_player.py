@@ -8,12 +8,16 @@ controller would. `deadline`, `evict` and `crash` end the Job the way Kubernetes
 cases, with no result. `hold` leaves it running until the test calls `play(job, "resume")`.
 `sigterm` runs the pod and, once `sigterm_when` exists, stops it as the kubelet stops a pod that
 is deleted or drained: SIGTERM, then SIGKILL after the pod's terminationGracePeriodSeconds.
+`tamper` edits the request ConfigMap before the pod starts (a destroy of another tenant's state,
+the MAC left as it was); `forge` writes a result without the key and marks the Job Complete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import pathlib
 import signal
@@ -22,12 +26,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmapp_operator.runners.job import REQUEST_KEY
-from tests.integration.conftest import NS, Sandbox
+from llmapp_operator.runners.job import MAC_SUFFIX, REQUEST_KEY
+from tests.integration.conftest import JOB_NS, SIGNING_KEY, SIGNING_SECRET, Sandbox
 
-# Operator settings that send every Terraform step to a Job, polled quickly.
+# Operator settings that send every Terraform step to a Job (in the release namespace, never the
+# tenant's), polled quickly; the key is the one open_sandbox stores in the signing Secret.
 JOB_SETTINGS = {"default_runner": "job", "job_image": "registry.example/llmapp-operator:test",
-                "job_poll_seconds": 0.05, "job_env_secret": "aws-credentials"}
+                "job_poll_seconds": 0.05, "job_env_secret": "aws-credentials", "job_namespace": JOB_NS,
+                "job_signing_key": SIGNING_KEY, "job_signing_secret": SIGNING_SECRET}
 
 
 @dataclass
@@ -44,7 +50,7 @@ class JobPlayer:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def jobs(self) -> list[dict[str, Any]]:
-        return self.sandbox.api.server.list_objects("jobs", NS)
+        return self.sandbox.api.server.list_objects("jobs", JOB_NS)
 
     async def watch(self) -> None:
         seen: set[str] = set()
@@ -70,6 +76,14 @@ class JobPlayer:
             code = await self._run_pod(job, stop_when=self.sigterm_when if fate == "sigterm" else None)
             self.exits[name] = code
             await self._finish(name, succeeded=code == 0)
+        elif fate == "tamper":   # someone edits the request before the pod reads it; the MAC stays
+            await self._tamper(job)
+            code = await self._run_pod(job)
+            self.exits[name] = code
+            await self._finish(name, succeeded=code == 0)
+        elif fate == "forge":    # someone writes the result instead of the pod, and the Job "succeeds"
+            await self._forge(job)
+            await self._finish(name, succeeded=True)
         elif fate == "deadline":
             await self._finish(name, succeeded=False, reason="DeadlineExceeded",
                                message="Job was active longer than specified deadline")
@@ -79,7 +93,7 @@ class JobPlayer:
             await self._finish(name, succeeded=False, reason="BackoffLimitExceeded",
                                message="Job has reached the specified backoff limit")
         elif fate == "crash":
-            self.sandbox.api.server.pod_logs[(NS, pod)] = (
+            self.sandbox.api.server.pod_logs[(JOB_NS, pod)] = (
                 "starting terraform plan\nError: exec format error: /usr/local/bin/terraform\n")
             await self._pod_status(pod, {"phase": "Failed"})
             await self._finish(name, succeeded=False, reason="BackoffLimitExceeded",
@@ -89,26 +103,29 @@ class JobPlayer:
         """The container: its env from the Job, the request from the mounted ConfigMap."""
         name = job["metadata"]["name"]
         request = None
+        namespace = job["metadata"]["namespace"]
         for _ in range(200):  # the operator creates the request right after the Job
-            request = self.sandbox.api.server.get_object("configmaps", NS, name)
+            request = self.sandbox.api.server.get_object("configmaps", namespace, name)
             if request is not None:
                 break
-            if self.sandbox.api.server.get_object("jobs", NS, name) is None:
+            if self.sandbox.api.server.get_object("jobs", namespace, name) is None:
                 return 1   # the Job was deleted before its pod could start
             await asyncio.sleep(0.02)
         assert request is not None, f"no request ConfigMap for Job {name}"
         directory = self.workdir / name
         directory.mkdir(parents=True)
-        (directory / REQUEST_KEY).write_text(request["data"][REQUEST_KEY])
+        for key, text in request["data"].items():   # a ConfigMap volume mounts every key
+            (directory / key).write_text(text)
+        assert (directory / (REQUEST_KEY + MAC_SUFFIX)).exists(), "the operator's request carries its MAC"
         container = job["spec"]["template"]["spec"]["containers"][0]
         # The pod runs as the Job's ServiceAccount (its token, its Role), never as the operator.
         account = job["spec"]["template"]["spec"]["serviceAccountName"]
         server = self.sandbox.api.server
-        assert server.get_object("serviceaccounts", NS, account) is not None, (
-            f"the Job's ServiceAccount {NS}/{account} does not exist: its pod would never be created")
+        assert server.get_object("serviceaccounts", namespace, account) is not None, (
+            f"the Job's ServiceAccount {namespace}/{account} does not exist: its pod would never be created")
         kubeconfig = self.sandbox.api.write_kubeconfig(
-            directory / "kubeconfig", NS, token=server.tokens.mint_service_account_token(NS, account))
-        env = {**os.environ, **{item["name"]: item["value"] for item in container["env"]},
+            directory / "kubeconfig", namespace, token=server.tokens.mint_service_account_token(namespace, account))
+        env = {**os.environ, **self._container_env(container, namespace),
                "LLMAPP_WORKDIR": str(directory / "work"),   # the pod's emptyDir
                "KUBECONFIG": str(kubeconfig)}
         process = await asyncio.create_subprocess_exec(
@@ -120,6 +137,53 @@ class JobPlayer:
             stopper.cancel()
         (directory / "pod.log").write_bytes(output)
         return process.returncode if process.returncode is not None else 0
+
+    async def _request_map(self, job: dict[str, Any]) -> dict[str, Any]:
+        for _ in range(200):
+            found = self.sandbox.api.server.get_object("configmaps", job["metadata"]["namespace"],
+                                                       job["metadata"]["name"])
+            if found is not None:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no request ConfigMap for Job {job['metadata']['name']}")
+
+    async def _tamper(self, job: dict[str, Any]) -> None:
+        """Point the request at another tenant's state and make it a destroy."""
+        configmap = await self._request_map(job)
+        request = json.loads(configmap["data"][REQUEST_KEY])
+        request["step"] = "destroy"
+        request["backend"] = {**request["backend"], "key": "llmapp/team-b/victim/terraform.tfstate"}
+        configmap["data"][REQUEST_KEY] = json.dumps(request, sort_keys=True)
+        self.sandbox.api.server.update_object("configmaps", configmap)
+
+    async def _forge(self, job: dict[str, Any]) -> None:
+        """A result that answers the request field for field, but not written with the key."""
+        request = json.loads((await self._request_map(job))["data"][REQUEST_KEY])
+        forged = {"step": request["step"], "uid": request["uid"], "digest": request["digest"],
+                  "nonce": request["nonce"], "ok": True, "error": None, "plan": None,
+                  "outputs": {"url": "http://attacker.example", "ecs_service_name": "someone-else"}}
+        self.sandbox.api.server.create_object("configmaps", {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"{job['metadata']['name']}-result", "namespace": job["metadata"]["namespace"]},
+            "data": {"result.json": json.dumps(forged), "result.json.hmac": "0" * 64}})
+
+    def _container_env(self, container: dict[str, Any], namespace: str) -> dict[str, str]:
+        """What the kubelet gives the container: values, Secret keys and the downward API. A
+        Secret or key that is missing keeps a real pod from starting (CreateContainerConfigError)."""
+        env: dict[str, str] = {}
+        for item in container["env"]:
+            source = item.get("valueFrom") or {}
+            if "value" in item:
+                env[item["name"]] = item["value"]
+            elif "secretKeyRef" in source:
+                ref = source["secretKeyRef"]
+                secret = self.sandbox.api.server.get_object("secrets", namespace, ref["name"])
+                assert secret is not None and ref["key"] in (secret.get("data") or {}), (
+                    f"Secret {namespace}/{ref['name']} (key {ref['key']}) is missing: the pod would not start")
+                env[item["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+            elif source.get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+                env[item["name"]] = namespace
+        return env
 
     async def _stop_pod(self, process: asyncio.subprocess.Process, job: dict[str, Any], when: pathlib.Path) -> None:
         while not when.exists():
@@ -133,7 +197,7 @@ class JobPlayer:
 
     async def _pod(self, job: dict[str, Any]) -> str:
         pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": f"{job['metadata']['name']}-x7k2p", "namespace": NS,
+               "metadata": {"name": f"{job['metadata']['name']}-x7k2p", "namespace": job["metadata"]["namespace"],
                             "labels": {"job-name": job["metadata"]["name"]}},
                "spec": job["spec"]["template"]["spec"]}
         created = self.sandbox.api.server.create_object("pods", pod)
@@ -149,12 +213,12 @@ class JobPlayer:
 
     async def _job_status(self, name: str, status: dict[str, Any]) -> None:
         client = self.sandbox.client
-        await client._call("PATCH", client._path(NS, f"{name}/status", plural="jobs", group="batch", version="v1"),
+        await client._call("PATCH", client._path(JOB_NS, f"{name}/status", plural="jobs", group="batch", version="v1"),
                            {"status": status}, "application/merge-patch+json")
 
     async def _pod_status(self, name: str, status: dict[str, Any]) -> None:
         client = self.sandbox.client
-        await client._call("PATCH", client._path(NS, f"{name}/status", plural="pods", group=None, version="v1"),
+        await client._call("PATCH", client._path(JOB_NS, f"{name}/status", plural="pods", group=None, version="v1"),
                            {"status": status}, "application/merge-patch+json")
 
     async def stop(self) -> None:

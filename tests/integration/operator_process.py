@@ -34,7 +34,7 @@ class OperatorProcess:
                  token: str | None = None, name: str = "operator") -> None:
         """`token`: the identity it runs as (default: the administrator); `name` tells replicas apart."""
         self.kubeconfig = api.write_kubeconfig(workdir / f"{name}-kubeconfig", settings.namespaces[0], token=token)
-        self.env = {**os.environ, **settings.to_env(), "KUBECONFIG": str(self.kubeconfig), "POD_NAME": name}
+        self.env = {**os.environ, **settings.to_env(secrets=True), "KUBECONFIG": str(self.kubeconfig), "POD_NAME": name}
         self.api = api
         self.log_path = workdir / f"{name}.log"
         self.process: asyncio.subprocess.Process | None = None

@@ -47,6 +47,16 @@ def test_a_bad_setting_is_one_line_naming_the_variable() -> None:
     assert "LLMAPP_DEFAULT_RUNNER: Input should be 'local' or 'job'" in line
 
 
+def test_a_tenant_policy_file_that_does_not_parse_stops_the_start_with_where(tmp_path: pathlib.Path) -> None:
+    policies = tmp_path / "policies.yaml"
+    policies.write_text("policies: [{name: team-a, namespaces: [team-a], backends: {}, roles: x}]\n")
+    done = run_cli("run", env_extra={"LLMAPP_TENANT_POLICIES": str(policies)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"llmapp-operator: tenant policies in {policies} are invalid: ")
+    assert "policies.0.roles: Extra inputs are not permitted" in line
+
+
 async def run_cli_async(*args: str, env_extra: dict[str, str]) -> tuple[int, str]:
     import asyncio
     import os

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
 from llmapp_operator.api.errors import PermanentError, TransientError
-from llmapp_operator.github.sync import DesiredGitHubState, GitHubTarget, desired_digest, remove, sync
-from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
+from llmapp_operator.github.sync import (
+    DesiredGitHubState,
+    GitHubTarget,
+    desired_digest,
+    host_allowed,
+    remove,
+    require_allowed_host,
+    sync,
+)
+from llmapp_sandbox.github_emulator import GitHubEmulator, running_github, sandbox_ca_file
 from tests.secrets_scan import secret_for_tests
 
 TOKEN = secret_for_tests("fake-github-token-for-tests-0001")
@@ -27,7 +36,8 @@ async def github() -> AsyncIterator[tuple[GitHubEmulator, GitHubTarget]]:
     emulator.add_repository(REPO)
     emulator.add_repository("acme/other")
     async with running_github(emulator) as url:
-        yield emulator, GitHubTarget(repository=REPO, environment="dev", api_url=url, token=TOKEN)
+        yield emulator, GitHubTarget(repository=REPO, environment="dev", api_url=url, token=TOKEN,
+                                     ca_bundle=str(sandbox_ca_file()))
 
 
 async def test_first_sync_creates_environment_variables_and_sealed_secrets(github) -> None:  # type: ignore[no-untyped-def]
@@ -131,10 +141,10 @@ async def test_errors_are_classified(github, status, headers, kind, reason) -> N
 
 async def test_unknown_token_and_invisible_repository(github) -> None:  # type: ignore[no-untyped-def]
     _, target = github
-    bad = GitHubTarget(repository=REPO, environment="dev", api_url=target.api_url, token="fake-revoked-token")
+    bad = replace(target, token="fake-revoked-token")
     with pytest.raises(PermanentError, match="401"):
         await sync(bad, DESIRED, None)
-    hidden = GitHubTarget(repository="acme/other", environment="dev", api_url=target.api_url, token=TOKEN)
+    hidden = replace(target, repository="acme/other")
     with pytest.raises(PermanentError) as caught:
         await sync(hidden, DESIRED, None)
     assert caught.value.reason == "GitHubNotFound"
@@ -147,8 +157,32 @@ async def test_invalid_names_fail_before_any_request(github) -> None:  # type: i
     assert emulator.requests == []
 
 
+async def test_a_certificate_the_operator_does_not_trust_is_transient_and_sends_nothing(github) -> None:  # type: ignore[no-untyped-def]
+    emulator, target = github
+    with pytest.raises(TransientError) as caught:
+        await sync(replace(target, ca_bundle=None), DESIRED, None)   # the system CAs: not the sandbox's
+    assert caught.value.reason == "GitHubUnavailable" and emulator.requests == []
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://api.github.com", True), ("https://API.GitHub.com/", True), ("http://api.github.com", False),
+    ("https://ghe.example.com/api/v3", True), ("https://ghe.example.com:8443/api/v3", False),
+    ("https://169.254.169.254/latest", False), ("https://api.github.com.evil.example", False),
+    ("https://127.0.0.1:4443", True), ("https://127.0.0.1:4444", False), ("ftp://api.github.com", False),
+    ("https://ghe.example.com:443/api/v3", True), ("https://127.0.0.1/", False),
+    ("https://localhost:1234", True), ("https://localhost", True),
+])
+def test_tokens_go_over_https_to_listed_hosts_only(url: str, allowed: bool) -> None:
+    hosts = ("api.github.com", "ghe.example.com", "127.0.0.1:4443", "localhost:*")
+    assert host_allowed(url, hosts) is allowed
+    if not allowed:
+        with pytest.raises(PermanentError) as caught:
+            require_allowed_host(url, hosts)
+        assert caught.value.reason == "GitHubHostNotAllowed" and "LLMAPP_GITHUB_HOSTS" in caught.value.message
+
+
 async def test_unreachable_github_is_transient() -> None:
-    target = GitHubTarget(repository=REPO, environment="dev", api_url="http://127.0.0.1:9", token=TOKEN)
+    target = GitHubTarget(repository=REPO, environment="dev", api_url="https://127.0.0.1:9", token=TOKEN)
     with pytest.raises(TransientError):
         await sync(target, DESIRED, None)
 
@@ -162,7 +196,7 @@ async def test_emulator_repository_level_variables_and_secrets_with_pygithub(git
 
     def drive() -> list[str]:
         gh = Github(auth=Auth.Token(TOKEN), base_url=target.api_url, retry=None, seconds_between_requests=None,
-                    seconds_between_writes=None)
+                    seconds_between_writes=None, verify=target.ca_bundle)
         repo = gh.get_repo(REPO)
         repo.create_variable("REPO_LEVEL", "v1")
         repo.create_secret("REPO_SECRET", "plain-text-value")

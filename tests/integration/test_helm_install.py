@@ -71,7 +71,7 @@ async def test_helm_install_on_a_bare_cluster(values: dict[str, Any], tmp_path: 
 
 async def test_helm_install_with_every_knob_on_a_cluster_with_the_prometheus_operator(tmp_path: pathlib.Path) -> None:
     async with running_apiserver([SERVICE_MONITOR_CRD]) as api:
-        for namespace in ("team-a", "team-b"):
+        for namespace in ("team-a", "team-b", "llmapp-runs"):   # the watched ones and the job namespace
             api.server.create_object("namespaces", {"metadata": {"name": namespace}})
         api.server.apply_manifests([crd_manifest()])   # crds.install: false: the CRD is installed separately
         release = await install(api, tmp_path, FULL_VALUES, name="llmapp")

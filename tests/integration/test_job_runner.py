@@ -14,9 +14,16 @@ from typing import Any
 
 import pytest
 
-from llmapp_operator.runners.job import ANNOTATION_NONCE, DEADLINE_GRACE_SECONDS, REQUEST_KEY, RESULT_KEY, JobRunner
+from llmapp_operator.runners.job import (
+    ANNOTATION_NONCE,
+    DEADLINE_GRACE_SECONDS,
+    MAC_SUFFIX,
+    REQUEST_KEY,
+    RESULT_KEY,
+    JobRunner,
+)
 from llmapp_sandbox.cluster import condition, is_ready
-from tests.integration.conftest import NS, Sandbox, SandboxFactory, llmapp
+from tests.integration.conftest import JOB_NS, NS, Sandbox, SandboxFactory, llmapp, signing_secret
 from tests.integration.job_player import JOB_SETTINGS, playing
 
 pytestmark = pytest.mark.asyncio
@@ -44,8 +51,10 @@ async def test_each_step_runs_in_a_job_with_the_expected_spec_and_status_follows
         assert spec["backoffLimit"] == 0
         assert spec["activeDeadlineSeconds"] == 600 + DEADLINE_GRACE_SECONDS
         assert spec["ttlSecondsAfterFinished"] == sandbox.settings.job_ttl_seconds
-        owner = job["metadata"]["ownerReferences"][0]
-        assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("LLMApp", "rags", uid, True)
+        # In the release namespace, never the tenant's; found again by the uid label, not an owner.
+        assert job["metadata"]["namespace"] == JOB_NS and "ownerReferences" not in job["metadata"]
+        assert job["metadata"]["annotations"]["llmops.dev/llmapp"] == f"{NS}/rags"
+        assert sandbox.api.server.list_objects("jobs", NS) == []
         labels = job["metadata"]["labels"]
         assert labels["llmops.dev/uid"] == uid and labels["llmops.dev/step"] == "plan"
         assert labels["app.kubernetes.io/managed-by"] == "llmapp-operator"
@@ -60,19 +69,22 @@ async def test_each_step_runs_in_a_job_with_the_expected_spec_and_status_follows
 
         # Request and result: ConfigMaps owned by the Job, the result answers the request's nonce.
         name = job["metadata"]["name"]
-        request = sandbox.api.server.get_object("configmaps", NS, name)
-        result = sandbox.api.server.get_object("configmaps", NS, f"{name}-result")
+        request = sandbox.api.server.get_object("configmaps", JOB_NS, name)
+        result = sandbox.api.server.get_object("configmaps", JOB_NS, f"{name}-result")
         assert request is not None and result is not None
         for configmap in (request, result):
             ref = configmap["metadata"]["ownerReferences"][0]
             assert (ref["kind"], ref["name"], ref["uid"]) == ("Job", name, job["metadata"]["uid"])
         assert job["metadata"]["annotations"][ANNOTATION_NONCE] in result["data"][RESULT_KEY]
         assert '"token' not in request["data"][REQUEST_KEY].lower()  # inputs only: names, sizes, ARNs
+        assert set(request["data"]) == {REQUEST_KEY, REQUEST_KEY + MAC_SUFFIX}   # authenticated
+        assert set(result["data"]) == {RESULT_KEY, RESULT_KEY + MAC_SUFFIX}
 
         # Deleting the LLMApp destroys in a Job too, then the finalizer goes.
         await sandbox.client.delete(NS, "rags")
         await sandbox.client.wait_for(NS, "rags", lambda o: o is None, timeout=60)
         assert [name.split("-")[1] for name, _ in player.played] == ["plan", "apply", "destroy"]
+        assert player.jobs() == []   # the deleted LLMApp's Jobs went with it (by the uid label)
         assert sandbox.state() == []
         assert "destroy" in terraform_log.commands()  # the pod's terraform, through the test wrapper
 
@@ -128,8 +140,8 @@ async def test_a_restarted_operator_adopts_the_running_job_instead_of_starting_a
     from tests.integration.conftest import CHART_VALUES, CRD
 
     local = settings.updated(namespaces=(NS,), **JOB_SETTINGS)
-    async with running_apiserver([CRD], namespaces=[NS]) as api:
-        api.server.apply_manifests(rbac_objects(CHART_VALUES))   # the runner's ServiceAccount and Role
+    async with running_apiserver([CRD], namespaces=[NS, JOB_NS]) as api:
+        api.server.apply_manifests([signing_secret(), *rbac_objects(CHART_VALUES)])   # the runner's account, Role, key
         use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
         sandbox = Sandbox(api=api, client=ApiClient(api.url), settings=local, deps=deps, s3=s3)
         async with playing(sandbox, tmp_path, fates=["hold"]) as player:
@@ -164,7 +176,7 @@ async def test_jobs_are_refused_with_a_clear_message_when_the_runner_is_not_conf
         obj = await sandbox.client.wait_for(NS, "rags", stalled, timeout=30)
         assert condition(obj, "Stalled")["reason"] == "JobRunnerNotEnabled"
         assert "LLMAPP_JOB_IMAGE" in obj["status"]["lastError"]
-        assert sandbox.api.server.list_objects("jobs", NS) == []
+        assert sandbox.api.server.list_objects("jobs", JOB_NS) == []
 
 
 async def test_a_plan_made_in_a_job_waits_for_approval_and_the_apply_job_applies_exactly_it(
@@ -182,7 +194,7 @@ async def test_a_plan_made_in_a_job_waits_for_approval_and_the_apply_job_applies
         obj = await sandbox.client.wait_for(NS, "rags", is_ready, timeout=90)
         assert [name.split("-")[1] for name, _ in player.played] == ["plan", "apply"]   # no second plan
         apply_job = player.jobs()[-1]
-        request = sandbox.api.server.get_object("configmaps", NS, apply_job["metadata"]["name"])
+        request = sandbox.api.server.get_object("configmaps", JOB_NS, apply_job["metadata"]["name"])
         assert request is not None and f'"plan_id": "{plan_id}"' in request["data"][REQUEST_KEY]
         assert obj["status"]["plan"]["id"] == plan_id and len(sandbox.state()) == 6
 
@@ -199,10 +211,10 @@ async def test_a_job_whose_request_cannot_be_created_is_removed_not_left_behind(
         await sandbox.client.create(llmapp())
         await sandbox.client.wait_for(NS, "rags", is_ready, timeout=90)
         assert ("DELETE", "jobs", None) in sandbox.api.server.request_counts
-        jobs = sandbox.api.server.list_objects("jobs", NS)
+        jobs = sandbox.api.server.list_objects("jobs", JOB_NS)
         assert sorted(job["metadata"]["labels"]["llmops.dev/step"] for job in jobs) == ["apply", "plan"]
         for job in jobs:   # every Job left has its request: none waits for a volume that never comes
-            assert sandbox.api.server.get_object("configmaps", NS, job["metadata"]["name"]) is not None
+            assert sandbox.api.server.get_object("configmaps", JOB_NS, job["metadata"]["name"]) is not None
 
 
 async def test_jobs_refused_by_rbac_stall_with_the_api_server_s_own_message(open_sandbox: SandboxFactory) -> None:
@@ -214,19 +226,26 @@ async def test_jobs_refused_by_rbac_stall_with_the_api_server_s_own_message(open
         assert condition(obj, "Stalled")["reason"] == "JobForbidden"
         # The first call is the look for a running Job to adopt (list); it is refused, and says so.
         assert ('jobs.batch is forbidden: User "system:serviceaccount:llmapp-system:llmapp-operator" cannot list '
-                'resource "jobs" in API group "batch" in the namespace "team-a"') in obj["status"]["lastError"]
-        assert sandbox.api.server.list_objects("jobs", NS) == []
+                'resource "jobs" in API group "batch" in the namespace "llmapp-system"') in obj["status"]["lastError"]
+        assert sandbox.api.server.list_objects("jobs", JOB_NS) == []
         denied = {(verb, resource) for _, verb, _, resource, _, _ in sandbox.api.server.denied}
         assert denied == {("list", "jobs")}   # once: Stalled, no retry
 
 
-async def test_a_terminating_namespace_is_its_own_reason(open_sandbox: SandboxFactory, tmp_path: pathlib.Path) -> None:
+async def test_a_terminating_job_namespace_is_its_own_reason(open_sandbox: SandboxFactory,
+                                                            tmp_path: pathlib.Path) -> None:
     async with job_sandbox(open_sandbox, allow_denied=True) as sandbox, playing(sandbox, tmp_path):
         await sandbox.client.create(llmapp())
         await sandbox.client.wait_for(NS, "rags", is_ready, timeout=90)
-        sandbox.api.server.create_object("secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {
-            "name": "hold", "namespace": NS, "finalizers": ["example.com/hold"]}})   # keeps the namespace alive
-        await sandbox.client._call("DELETE", f"{sandbox.api.url}/api/v1/namespaces/{NS}")
+        # Finalizers keep the namespace alive, and the operator's Role there with it: the namespace
+        # controller would delete the Role first, and the refusal would then be RBAC's (JobForbidden).
+        for plural, name in (("roles", "llmapp-operator-jobs"), ("rolebindings", "llmapp-operator-jobs")):
+            held = sandbox.api.server.get_object(plural, JOB_NS, name, group="rbac.authorization.k8s.io")
+            assert held is not None
+            held["metadata"]["finalizers"] = ["example.com/hold"]
+            sandbox.api.server.update_object(plural, held, group="rbac.authorization.k8s.io")
+        await sandbox.client._call("DELETE", f"{sandbox.api.url}/api/v1/namespaces/{JOB_NS}")
+        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 2}}})
 
         def refused(obj: dict[str, Any] | None) -> bool:
             return (condition(obj, "Ready") or {}).get("reason") == "NamespaceTerminating"

@@ -241,6 +241,19 @@ async def test_namespaces_must_exist_and_a_terminating_one_takes_nothing_new(ser
     assert (await server("GET", f"/api/v1/namespaces/{NS}"))[0] == 404   # empty: finalized and gone
 
 
+async def test_namespaces_carry_their_name_as_a_label(server: Client) -> None:
+    """Set by the server on create and update, whatever the client sends (tenant policies select on it)."""
+    status, created, _ = await server("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "team-b", "labels": {"tier": "gold", "kubernetes.io/metadata.name": "lies"}}})
+    assert status == 201
+    assert created["metadata"]["labels"] == {"tier": "gold", "kubernetes.io/metadata.name": "team-b"}
+    await server("PATCH", "/api/v1/namespaces/team-b", {"metadata": {"labels": {"kubernetes.io/metadata.name": None}}},
+                 content_type="application/merge-patch+json")
+    _, read, _ = await server("GET", "/api/v1/namespaces/team-b")
+    assert read["metadata"]["labels"]["kubernetes.io/metadata.name"] == "team-b"
+
+
 # -- lists and watches ----------------------------------------------------------------------------------
 async def test_watch_replays_what_happened_after_the_list_and_filters_by_field(server: Client) -> None:
     await server("POST", PATH, app())

@@ -107,6 +107,10 @@ HOSTILE = [
         {"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}},
      "must not start with GITHUB_"),
     ("vpc-cidr", {"network": {"vpcCidr": "999.1.1.1/16"}}, "spec.network.vpcCidr"),
+    ("backend-and-backendref", {"terraform": {"backendRef": "eu", "backend": {"bucket": "mine"}}},
+     "set spec.terraform.backendRef or the deprecated spec.terraform.backend, not both"),
+    ("github-plain-http", {"github": {"repository": "acme/rags", "apiUrl": "http://api.github.com"}},
+     "spec.github.apiUrl"),
     ("zero-timeout", {"terraform": {"module": "sandbox", "timeout": "0s"}}, "timeout is between 1m and 24h"),
     ("unknown-field", {"bogus": True}, 'unknown field "spec.bogus"'),
     ("fargate-size", {"app": {"cpu": 256, "memory": 4096}}, "not a valid Fargate task size"),
@@ -130,6 +134,8 @@ IDENTITY_CHANGES = [
     ("module", {"terraform": {"module": "stack"}}, "spec.terraform.module is immutable"),
     ("backend", {"terraform": {"module": "sandbox", "backend": {"bucket": "another-state-bucket"}}},
      "spec.terraform.backend is immutable"),
+    ("backendRef added later", {"terraform": {"module": "sandbox", "backendRef": "eu"}},
+     "spec.terraform.backendRef is immutable"),
 ]
 
 

@@ -7,11 +7,14 @@ Kopf's own bookkeeping stays small whatever the spec's size: a 0.1 operator fail
 from __future__ import annotations
 
 import json
+import pathlib
 from typing import Any
 
 import boto3
+import yaml
 
 from llmapp_operator.api.workspace import state_key
+from llmapp_operator.config import Settings
 from llmapp_sandbox.cluster import condition, is_ready
 from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
 from tests.conftest import needs_terraform
@@ -29,10 +32,16 @@ def annotations_bytes(obj: dict[str, Any], prefix: str = "") -> int:
 
 
 async def test_the_largest_object_converges_and_deletes_with_nothing_left(
-        open_sandbox: SandboxFactory, terraform_log: TerraformLog, moto_endpoint: str) -> None:
+        open_sandbox: SandboxFactory, terraform_log: TerraformLog, moto_endpoint: str, settings: Settings,
+        tmp_path: pathlib.Path) -> None:
     emulator = GitHubEmulator(tokens={TOKEN: {REPOSITORY}})
     emulator.add_repository(REPOSITORY)
-    async with running_github(emulator) as github_url, open_sandbox() as sandbox:
+    # The spec's (deprecated, largest) free-form backend is one the platform named in its policy.
+    default = {"bucket": settings.state_bucket, "region": settings.state_region}
+    policies = tmp_path / "tenants.yaml"
+    policies.write_text(yaml.safe_dump({"policies": [{"name": "largest", "namespaces": [NS], "backends": {
+        "default": default, "long": {**default, "keyPrefix": "p" * 200, "dynamodbTable": "t" * 255}}}]}))
+    async with running_github(emulator) as github_url, open_sandbox(tenant_policies=policies) as sandbox:
         for secret in largest_secrets(NS, TOKEN):
             await sandbox.client.create(secret)
         spec = largest_spec(module="wide", github_url=github_url)

@@ -266,3 +266,16 @@ async def test_a_secret_that_does_not_name_the_app_is_never_read(open_sandbox: S
         await client.patch(NS, "rags", {"metadata": {"annotations": {
             "llmops.dev/reconcile-requested-at": "2026-12-01T11:00:00Z"}}})
         await client.wait_for(NS, "rags", is_ready, timeout=30)
+
+
+async def test_a_github_api_off_the_platform_s_list_gets_no_token(open_sandbox: SandboxFactory) -> None:
+    async with open_sandbox() as sandbox:
+        await sandbox.client.create(secret("github-token", "token", GITHUB_TOKEN))
+        github = {"repository": "acme/rags", "apiUrl": "https://169.254.169.254/latest",   # a metadata address
+                  "tokenSecretRef": {"name": "github-token", "key": "token"}}
+        await sandbox.client.create(llmapp(github=github))
+        refused = await sandbox.client.wait_for(NS, "rags", reason_is("Stalled", "GitHubHostNotAllowed"))
+        message = condition(refused, "Stalled")["message"]   # type: ignore[index]
+        assert "GitHub API https://169.254.169.254/latest is not allowed" in message
+        assert "127.0.0.1:* (LLMAPP_GITHUB_HOSTS)" in message
+        assert condition(refused, "InfraApplied")["status"] == "True"   # type: ignore[index]

@@ -76,7 +76,9 @@ async def test_create_to_ready_with_url_conditions_and_events(
             "cost",
             "conditions",
             "lastError",
+            "state",
         }
+        assert status["state"] == f"s3://{sandbox.settings.state_bucket}/llmapp/{NS}/rags/terraform.tfstate"
         assert not any(key.startswith("kopf.zalando.org") for key in obj["metadata"].get("annotations", {}))
         assert terraform_log.commands() == ["init", "plan", "show", "apply", "output"]
         assert sandbox.state() != []

@@ -19,7 +19,7 @@ from llmapp_operator.runners.jobstep import JOB_USER_AGENT
 from llmapp_sandbox.cluster import USER_AGENT, is_ready
 from tests.chart_render import render
 from tests.conftest import needs_terraform
-from tests.integration.conftest import CONSENT, NS, SandboxFactory, llmapp
+from tests.integration.conftest import CONSENT, JOB_NS, NS, SandboxFactory, llmapp
 from tests.integration.job_player import JOB_SETTINGS, playing
 from tests.secrets_scan import secret_for_tests
 
@@ -28,13 +28,12 @@ helm = pytest.importorskip("helm_python", reason="helm-python-sdk (Helm's engine
 
 RBAC_VERB = {"GET": "get", "LIST": "list", "WATCH": "watch", "POST": "create", "PATCH": "patch", "PUT": "update",
              "DELETE": "delete"}
-# Not a call: OwnerReferencesPermissionEnforcement checks it when a Job owned by an LLMApp (with
-# blockOwnerDeletion) is created, which the job runner test does under that admission plugin.
-GRANTED_FOR_ADMISSION = {("llmops.dev", "llmapps/finalizers", "update")}
 # Used on a failure path only: a Job whose request ConfigMap could not be created is deleted
 # (tests/integration/test_job_runner.py provokes that).
 GRANTED_FOR_FAILURES = {("batch", "jobs", "delete")}
 VALUE = secret_for_tests("rbac-test-secret-value-5d1f")
+# Read only when a tenant policy selects namespaces by label (tests/integration/test_tenancy.py uses it).
+GRANTED_FOR_TENANT_SELECTORS = {("", "namespaces", "get")}
 
 
 Rule = tuple[str, str, str]   # (api group, resource[/subresource], verb)
@@ -50,7 +49,7 @@ def rules_of(role: dict[str, Any]) -> set[Rule]:
 
 
 def chart_cluster_rules(values: dict[str, Any] | None = None) -> set[Rule]:
-    return rules_of(next(d for d in chart_objects(values or {}) if d["kind"] == "ClusterRole"))
+    return {rule for d in chart_objects(values or {}) if d["kind"] == "ClusterRole" for rule in rules_of(d)}
 
 
 def calls_by(calls: dict[Any, int], agents: set[str] | None = None, *, but: set[str] = frozenset()) -> set[Rule]:  # type: ignore[assignment]
@@ -78,7 +77,7 @@ async def test_operator_calls_match_the_chart_rbac(open_sandbox: SandboxFactory)
     assert used, "no operator calls were recorded"
     assert used <= granted, f"the operator needs rights the chart does not grant: {sorted(used - granted)}"
     # Least privilege: every namespaced right granted was used here, or is there for a stated reason.
-    unused = granted - used - GRANTED_FOR_ADMISSION
+    unused = granted - used - GRANTED_FOR_TENANT_SELECTORS
     assert not unused, f"the chart grants rights the operator never used: {sorted(unused)}"
 
 
@@ -95,13 +94,15 @@ async def test_job_runner_calls_match_the_chart_rbac_for_the_operator_and_the_jo
     values = {"jobRunner": {"enabled": True}, "watchNamespaces": [NS]}
     objects = chart_objects(values)
     operator_role = next(d for d in objects if d["kind"] == "Role" and d["metadata"]["name"] == "llmapp-operator")
+    jobs_role = next(d for d in objects if d["kind"] == "Role" and d["metadata"]["name"] == "llmapp-operator-jobs")
     runner_role = next(d for d in objects if d["kind"] == "Role" and d["metadata"]["name"].endswith("-terraform"))
+    assert jobs_role["metadata"]["namespace"] == runner_role["metadata"]["namespace"] == JOB_NS != NS
     operator_used = calls_by(calls, but={USER_AGENT, JOB_USER_AGENT})
     job_used = calls_by(calls, {JOB_USER_AGENT})
     assert job_used == rules_of(runner_role) == {("", "configmaps", "create")}
-    granted = rules_of(operator_role)
+    granted = rules_of(operator_role) | rules_of(jobs_role)
     assert operator_used <= granted, f"missing from the chart: {sorted(operator_used - granted)}"
-    added = granted - chart_cluster_rules()   # what jobRunner.enabled adds; the rest is checked above
+    added = rules_of(jobs_role)   # what jobRunner.enabled adds, in the job namespace only
     assert added == {("batch", "jobs", "create"), ("batch", "jobs", "get"), ("batch", "jobs", "list"),
                      ("batch", "jobs", "delete"), ("", "configmaps", "create"), ("", "configmaps", "get"),
                      ("", "pods", "list"), ("", "pods/log", "get")}

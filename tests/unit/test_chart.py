@@ -3,6 +3,9 @@ library inside the wheel), every object validated against the Kubernetes 1.32 sc
 
 from __future__ import annotations
 
+import base64
+import pathlib
+import tempfile
 from typing import Any
 
 import pytest
@@ -75,8 +78,15 @@ def test_every_object_is_valid_for_the_supported_kubernetes(values: dict[str, An
 def test_defaults_render_the_operator_with_cluster_rbac_and_the_kept_crd() -> None:
     objects = render()
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role",
-                     "RoleBinding", "Service", "ServiceAccount"]
+    assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
+                     "CustomResourceDefinition", "Deployment", "NetworkPolicy", "Role", "RoleBinding", "Secret",
+                     "Service", "ServiceAccount"]
+    # The install's digest key: from its Secret, never a plain value.
+    digest_key = by_kind(objects, "Secret")[0]
+    container = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "LLMAPP_DIGEST_KEY", "valueFrom": {"secretKeyRef": {
+        "name": digest_key["metadata"]["name"], "key": "key"}}} in container["env"]
+    assert len(base64.b64decode(digest_key["data"]["key"])) >= 32
     crd = by_kind(objects, "CustomResourceDefinition")[0]
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     source = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
@@ -95,7 +105,7 @@ def test_defaults_render_the_operator_with_cluster_rbac_and_the_kept_crd() -> No
 def test_env_names_are_the_ones_the_operator_reads() -> None:
     from llmapp_operator.config import Settings
 
-    known = set(Settings().to_env()) | {"POD_NAME"}
+    known = set(Settings().to_env(secrets=True)) | {"POD_NAME"}
     assert set(operator_env(render(FULL_VALUES))) - {"AWS_REGION"} <= known
     assert set(operator_env(render(FULL_VALUES))) >= {"LLMAPP_SHUTDOWN_GRACE_SECONDS", "LLMAPP_KILL_GRACE_SECONDS"}
 
@@ -127,21 +137,35 @@ def test_full_values_turn_every_knob() -> None:
     objects = render(FULL_VALUES, name="llmapp")
     assert not by_kind(objects, "CustomResourceDefinition") or all(
         o["metadata"]["name"].endswith("kopf.dev") for o in by_kind(objects, "CustomResourceDefinition"))
-    assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
+    # Cluster-wide only the labels of the watched namespaces (tenant policies select by label).
+    assert [(r["metadata"]["name"], r["rules"]) for r in by_kind(objects, "ClusterRole")] == [
+        ("llmapp-namespaces", [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["team-a", "team-b"],
+                                "verbs": ["get"]}])]
     roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
-    assert all(any(rule["resources"] == ["jobs"] for rule in r["rules"]) for r in roles)  # the job runner is on
+    # The job runner is on, but nothing of it is in a tenant namespace: its Jobs, its account,
+    # its rights and its key live in the job namespace only.
+    assert not any(rule["resources"] == ["jobs"] for r in roles for rule in r["rules"])
+    jobs_role = next(r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp-jobs")
+    assert jobs_role["metadata"]["namespace"] == "llmapp-runs"
+    assert any(rule["resources"] == ["jobs"] for rule in jobs_role["rules"])
     runner_roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp-terraform"]
     assert [(r["metadata"]["namespace"], r["rules"]) for r in runner_roles] == [
-        ("team-a", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}])]
+        ("llmapp-runs", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}])]
     runner_account = next(a for a in by_kind(objects, "ServiceAccount") if a["metadata"]["name"] == "llmapp-terraform")
+    assert runner_account["metadata"]["namespace"] == "llmapp-runs"
     assert runner_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/llmapp-terraform")
+    keys = {(s["metadata"]["namespace"], s["data"]["key"]) for s in by_kind(objects, "Secret")
+            if s["metadata"]["name"] == "llmapp-job-signing-key"}
+    assert {namespace for namespace, _ in keys} == {"llmapp-runs", "llmapp-system"}
+    assert len({key for _, key in keys}) == 1 and len(base64.b64decode(next(iter(keys))[1])) >= 32   # one key
     leader = next(r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "llmapp-leader")
     assert leader["metadata"]["namespace"] == "llmapp-system"
     assert {(tuple(r["resources"]), tuple(r.get("resourceNames", ())), tuple(r["verbs"])) for r in leader["rules"]} == {
         (("leases",), (), ("create",)), (("leases",), ("llmapp",), ("get", "update"))}
     env = operator_env(objects)
     assert env["LLMAPP_LEADER_ELECTION"] == "true" and env["LLMAPP_NAMESPACES"] == "team-a,team-b"
+    assert env["LLMAPP_GITHUB_HOSTS"] == "api.github.com,github.example.com"
     assert env["LLMAPP_LEADER_ELECTION_NAME"] == "llmapp" and env["LLMAPP_LEADER_ELECTION_NAMESPACE"] == "llmapp-system"
     assert env["LLMAPP_LOCK_TABLE"] == "terraform-locks" and env["LLMAPP_METRICS_PORT"] == "9191"
     monitor = by_kind(objects, "ServiceMonitor")[0]
@@ -152,15 +176,61 @@ def test_full_values_turn_every_knob() -> None:
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
 
 
-def test_the_job_runner_s_rights_exist_only_when_it_is_enabled() -> None:
-    resources = {resource for role in by_kind(render(), "ClusterRole") for rule in role["rules"]
-                 for resource in rule["resources"]}
-    assert not resources & {"jobs", "pods", "pods/log", "configmaps"}
+def test_the_job_runner_s_rights_exist_only_when_it_is_enabled_and_only_in_the_job_namespace() -> None:
+    def resources(objects: list[dict[str, Any]], kind: str) -> set[str]:
+        return {resource for role in by_kind(objects, kind) for rule in role["rules"] for resource in rule["resources"]}
+
+    assert not (resources(render(), "ClusterRole") | resources(render(), "Role")) & {"jobs", "pods", "pods/log",
+                                                                                     "configmaps"}
     assert operator_env(render())["LLMAPP_DEFAULT_RUNNER"] == "local"
     assert "LLMAPP_JOB_IMAGE" not in operator_env(render())
-    enabled = {resource for role in by_kind(render({"jobRunner": {"enabled": True}}), "ClusterRole")
-               for rule in role["rules"] for resource in rule["resources"]}
-    assert {"jobs", "pods", "pods/log", "configmaps"} <= enabled
+    objects = render({"jobRunner": {"enabled": True}})
+    assert not resources(objects, "ClusterRole") & {"jobs", "pods", "pods/log", "configmaps"}
+    jobs_role = next(r for r in by_kind(objects, "Role") if r["metadata"]["name"].endswith("-jobs"))
+    assert jobs_role["metadata"]["namespace"] == "llmapp-system"   # the release namespace by default
+    assert {"jobs", "pods", "pods/log", "configmaps"} <= resources([jobs_role], "Role")
+    env = operator_env(objects)
+    assert env["LLMAPP_JOB_NAMESPACE"] == "llmapp-system"
+    container = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    key = next(item for item in container["env"] if item["name"] == "LLMAPP_JOB_SIGNING_KEY")
+    secret = next(s for s in by_kind(objects, "Secret") if s["metadata"]["name"] == env["LLMAPP_JOB_SIGNING_SECRET"])
+    assert key["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": "key"}
+
+
+def test_tenant_policies_from_values_are_what_the_operator_reads() -> None:
+    from llmapp_operator.kube.tenants import read_policies
+
+    policy = {"name": "team-a", "namespaceSelector": {"matchLabels": {"llmops.dev/tenant": "a"}},
+              "role": {"arn": "arn:aws:iam::123456789012:role/llmapp-tenant-a", "externalId": "ext-a"},
+              "regions": ["eu-west-1"], "backends": {"default": {"bucket": "acme-tfstate", "region": "eu-west-1"}},
+              "modules": ["stack"], "tenantVariables": ["ecr_keep_images"], "maxMonthlyCost": 500}
+    objects = render({"tenants": {"policies": [policy]}})
+    configmap = next(c for c in by_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-tenants"))
+    env = operator_env(objects)
+    path = pathlib.Path(env["LLMAPP_TENANT_POLICIES"])
+    pod = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "tenants")
+    assert str(path.parent) == mount["mountPath"] and mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == "tenants")
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    with tempfile.TemporaryDirectory() as scratch:
+        written = pathlib.Path(scratch) / path.name
+        written.write_text(configmap["data"][path.name])
+        parsed = read_policies(written)
+    assert parsed.policies[0].role is not None and parsed.policies[0].role.external_id == "ext-a"
+    assert "LLMAPP_TENANT_POLICIES" not in operator_env(render())   # no policies: single tenant
+
+
+@pytest.mark.parametrize("bad", [
+    {"name": "team-a", "namespaces": ["team-a"]},                                            # no backends
+    {"name": "team-a", "namespaces": ["team-a"], "backends": {"d": {"bucket": "b", "region": "x"}}},
+    {"name": "team-a", "namespaces": ["team-a"], "backends": {}, "role": {"arn": "not-an-arn"}},
+    {"name": "Team A", "namespaces": ["team-a"], "backends": {}},
+    {"name": "team-a", "namespaces": ["team-a"], "backends": {}, "typo": 1},
+])
+def test_a_tenant_policy_the_operator_would_refuse_fails_the_install(bad: dict[str, Any]) -> None:
+    with pytest.raises(Exception, match="values don't meet the specifications|schema"):
+        render({"tenants": {"policies": [bad]}})
 
 
 def test_rbac_has_no_wildcards_and_every_rule_is_explained() -> None:
@@ -170,11 +240,12 @@ def test_rbac_has_no_wildcards_and_every_rule_is_explained() -> None:
                 for field in ("apiGroups", "resources", "verbs"):
                     assert "*" not in rule[field], (role["metadata"]["name"], rule)
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
-    rules = helpers.split('define "llmapp-operator.rules"', 1)[1].split('{{- define', 1)[0]
-    lines = rules.splitlines()
-    unexplained = [lines[i + 1] for i in range(len(lines) - 1)
-                   if lines[i + 1].startswith("- apiGroups:") and not lines[i].startswith("#")]
-    assert rules.count("- apiGroups:") >= 9 and not unexplained  # a comment (the reason) above each rule
+    for define, at_least in (("llmapp-operator.rules", 4), ("llmapp-operator.jobRules", 4)):
+        rules = helpers.split(f'define "{define}"', 1)[1].split('{{- define', 1)[0]
+        lines = rules.splitlines()
+        unexplained = [lines[i + 1] for i in range(len(lines) - 1)
+                       if lines[i + 1].startswith("- apiGroups:") and not lines[i].startswith("#")]
+        assert rules.count("- apiGroups:") >= at_least and not unexplained  # a comment (the reason) above each
 
 
 def test_pod_runs_restricted() -> None:

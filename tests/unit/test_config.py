@@ -65,7 +65,7 @@ def test_to_env_round_trips_every_setting_a_second_process_needs(environ: pytest
     changed = defaults.updated(
         namespaces=("a", "b"), workdir=pathlib.Path("/w"), terraform_binary="/bin/tf",
         modules={**defaults.modules, "x": pathlib.Path("/m/x")}, max_concurrent_runs=7,
-        default_timeout_seconds=99, lock_timeout_seconds=3, state_bucket="b", state_region="eu-west-1",
+        default_timeout_seconds=99, lock_timeout_seconds=3, state_bucket="bkt", state_region="eu-west-1",
         state_key_prefix="p", lock_table="t",
         state_max_retries=1, aws_endpoint_url="http://127.0.0.1:1", retry_base_seconds=0.25,
         retry_max_seconds=2.5, progress_delay_seconds=0.0, leader_election=True, leader_election_namespace="ops",
@@ -77,9 +77,14 @@ def test_to_env_round_trips_every_setting_a_second_process_needs(environ: pytest
         github_sync=False, app_health=False, app_health_probe=True, app_health_recheck_seconds=5.0,
         resync_seconds=7.0, stalled_recheck_seconds=8.0, shutdown_grace_seconds=9.0, kill_grace_seconds=4.0,
         price_table=pathlib.Path("/p.json"), checkov="/usr/local/bin/checkov", passthrough_env=("AWS_PROFILE",),
+        github_hosts=("ghe.example.com", "127.0.0.1:8443"), github_ca_bundle=pathlib.Path("/ca.pem"),
+        tenant_policies=pathlib.Path("/etc/llmapp/tenants/policies.yaml"), job_namespace="llmapp-runs",
+        job_signing_key="k" * 32, job_signing_secret="signing", digest_key="d" * 32,
     )
-    back = from_env(environ, **changed.to_env())
+    back = from_env(environ, **changed.to_env(secrets=True))
     assert back == changed
+    # The signing key is never a plain variable of a Job: it reads it from its Secret.
+    assert "LLMAPP_JOB_SIGNING_KEY" not in changed.to_env() and "LLMAPP_DIGEST_KEY" not in changed.to_env()
     # Every field was changed above and came back: a new field is carried by to_env by construction.
     assert {name for name in Settings.model_fields if getattr(back, name) != getattr(defaults, name)} == set(
         Settings.model_fields)

@@ -17,6 +17,15 @@ def test_digest_ignores_order_and_sees_every_value() -> None:
     assert desired_digest(a, "dev") != desired_digest(DesiredGitHubState({"A": "1", "B": "2"}, {"S": "y"}), "dev")
 
 
+def test_with_the_install_key_the_digest_is_keyed_and_says_so() -> None:
+    desired = DesiredGitHubState(variables={"A": "1"}, secrets={"S": "guess-me"})
+    keyed = desired_digest(desired, "dev", b"k" * 32)
+    assert keyed.startswith("hmac-sha256:") and keyed != desired_digest(desired, "dev")
+    # Another install (another key) cannot test a guess against this digest.
+    assert desired_digest(desired, "dev", b"j" * 32) != keyed
+    assert desired_digest(desired, "dev", b"k" * 32) == keyed
+
+
 @pytest.mark.parametrize("name", ["GITHUB_TOKEN", "github_x", "1ABC", "A-B", ""])
 def test_invalid_names(name: str) -> None:
     with pytest.raises(PermanentError):

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llmapp_operator.api.errors import PermanentError
 from llmapp_operator.api.spec import InvalidSpec, LLMApp
+from llmapp_operator.api.tenancy import NamedBackend, TenantPolicy, grant
 from llmapp_operator.api.workspace import ModuleInfo, render, resource_name, state_key
 from llmapp_operator.config import Settings
 
@@ -46,14 +48,23 @@ def test_render_variables_backend_directory() -> None:
     assert "endpoints" not in ws.backend.as_tfbackend()
 
 
-def test_backend_override_and_dynamodb_and_endpoint() -> None:
+def test_a_named_backend_with_dynamodb_and_an_endpoint() -> None:
     settings = SETTINGS.updated(aws_endpoint_url="http://127.0.0.1:5000")
-    ws = render(app(terraform={"backend": {"bucket": "other", "dynamodbTable": "locks", "keyPrefix": "p"}}),
-                settings, MODULE)
+    policy = TenantPolicy(name="team-a", namespaces=["team-a"], backends={
+        "default": NamedBackend(bucket="bucket", region="eu-west-1"),
+        "locked": NamedBackend(bucket="other", region="eu-west-1", key_prefix="p", dynamodb_table="locks")})
+    target = app(terraform={"backendRef": "locked"})
+    ws = render(target, settings, MODULE, grant(policy, target, tuple(MODULE.variables)))
     text = ws.backend.as_tfbackend()
     assert 'bucket = "other"' in text and 'dynamodb_table = "locks"' in text
     assert "use_lockfile" not in text and "use_path_style = true" in text
     assert ws.backend.key == "p/team-a/rags/terraform.tfstate"
+    # The deprecated free-form backend is taken only where it is one of the named ones.
+    legacy = app(terraform={"backend": {"bucket": "other", "dynamodbTable": "locks", "keyPrefix": "p"}})
+    assert render(legacy, settings, MODULE, grant(policy, legacy, tuple(MODULE.variables))).backend == ws.backend
+    with pytest.raises(PermanentError) as refused:
+        render(app(terraform={"backend": {"bucket": "tenant-bucket"}}), settings, MODULE)
+    assert refused.value.reason == "BackendNotAllowed" and "tenant-bucket" in refused.value.message
 
 
 def test_digest_is_stable_and_sensitive_to_inputs() -> None:
@@ -61,7 +72,7 @@ def test_digest_is_stable_and_sensitive_to_inputs() -> None:
     assert render(app(), SETTINGS, MODULE).digest == first
     assert render(app(app={"desiredCount": 2}), SETTINGS, MODULE).digest != first
     assert render(app(), SETTINGS, replace(MODULE, digest="d2")).digest != first
-    assert render(app(), SETTINGS.updated(state_bucket="b2"), MODULE).digest != first
+    assert render(app(), SETTINGS.updated(state_bucket="bucket-2"), MODULE).digest != first
     # Run knobs do not change what Terraform would produce: no re-apply for them.
     assert render(app(terraform={"timeout": "5m"}), SETTINGS, MODULE).digest == first
     assert render(app(suspend=True), SETTINGS, MODULE).digest == first

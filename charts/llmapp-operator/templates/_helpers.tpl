@@ -50,10 +50,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: ["llmops.dev"]
   resources: ["llmapps/status"]
   verbs: ["patch"]
-# Setting a finalizer needs this on clusters with OwnerReferencesPermissionEnforcement (OpenShift).
-- apiGroups: ["llmops.dev"]
-  resources: ["llmapps/finalizers"]
-  verbs: ["update"]
 # One Event per phase change and per new failure (kubectl describe); Kopf posts core/v1 Events.
 - apiGroups: [""]
   resources: ["events"]
@@ -62,14 +58,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-{{- if .Values.jobRunner.enabled }}
-# Job runner: one Job per Terraform step, found again by its labels after a restart (list), and
-# read until it finishes (get); ttlSecondsAfterFinished removes finished ones. The operator deletes
-# a Job only when the Job's request ConfigMap could not be created (a Job never left waiting).
+{{- end }}
+{{/* Where Terraform Jobs run: a runner namespace, else the release's own (never a tenant's). */}}
+{{- define "llmapp-operator.jobNamespace" -}}
+{{ .Values.jobRunner.namespace | default .Release.Namespace }}
+{{- end }}
+{{- define "llmapp-operator.signingSecret" -}}
+{{ include "llmapp-operator.fullname" . }}-job-signing-key
+{{- end }}
+{{/* The operator's rights in the job namespace: Jobs, their ConfigMaps, their pods' state and logs. */}}
+{{- define "llmapp-operator.jobRules" -}}
+# One Job per Terraform step, found again by its labels after a restart (list), and read until it
+# finishes (get); ttlSecondsAfterFinished removes finished ones. The operator deletes a Job when its
+# request could not be created, and a deleted LLMApp's Jobs (by their uid label).
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "delete"]
-# The Job's request (inputs, no secrets) is created by the operator; its result is read back.
+# The Job's request (inputs, no secrets, MACed) is created by the operator; its result is read back.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create", "get"]
@@ -81,5 +86,4 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
-{{- end }}
 {{- end }}

@@ -15,7 +15,7 @@ object): see SPEC_BYTES_BUDGET and its test. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -75,7 +75,8 @@ STANDARD_VARIABLES = (
 # The variables of the built-in modules an object may set; generated from terraform/*/variables.tf
 # by `make crd` and checked against the modules by a test (platform modules are checked at run time).
 BUILTIN_MODULE_VARIABLES: Mapping[str, tuple[str, ...]] = {
-    "stack": ("alb_log_retention_days", "certificate_arn", "create_github_oidc_provider", "ecr_keep_images"),
+    "stack": ("alb_log_retention_days", "certificate_arn", "create_github_oidc_provider", "ecr_keep_images",
+              "permissions_boundary_arn"),
 }
 
 
@@ -118,6 +119,13 @@ def _check_names(kind: str, names: Any, *, no_github_prefix: bool = False) -> No
         rule = ", not starting with GITHUB_" if no_github_prefix else ""
         raise ValueError(f"invalid {kind} name(s) {', '.join(bad)}: letters, digits and underscores, "
                          f"not starting with a digit, at most {NAME_LENGTH} characters{rule}")
+
+
+def check_unique(kind: str, names: Sequence[str]) -> None:
+    """`kind name(s) used twice: A, B` for names given more than once."""
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{kind} name(s) used twice: {', '.join(twice)}")
 
 
 def _check_total(kind: str, values: Any, total: int) -> None:
@@ -258,9 +266,7 @@ class AppSpec(Model):
                 f"valid cpu values are {sorted(FARGATE_SIZES)} with matching memory"
             )
         names = [secret.name for secret in self.secrets]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"app secret name(s) used twice: {', '.join(twice)}")
+        check_unique("app secret", names)
         clash = sorted(set(names) & set(self.env))
         if clash:
             raise ValueError(f"app secret name(s) also in env: {', '.join(clash)}")
@@ -293,8 +299,9 @@ class GitHubSpec(Model):
     """Repository as owner/name."""
     environment: Annotated[str | None, Field(max_length=63, pattern=ENVIRONMENT_PATTERN)] = None
     """GitHub environment name; defaults to spec.environment."""
-    api_url: Annotated[str, Field(max_length=512, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "https://api.github.com"
-    """GitHub API URL; for GitHub Enterprise Server use https://HOST/api/v3."""
+    api_url: Annotated[str, Field(max_length=512, pattern=r"^https://[^\s/]+(/[^\s]*)?$")] = "https://api.github.com"
+    """GitHub API URL, https only; for GitHub Enterprise Server https://HOST/api/v3 (the host must be on the
+    operator's list, LLMAPP_GITHUB_HOSTS)."""
     token_secret_ref: SecretKeyRef | None = None
     """Secret key holding a GitHub token allowed to manage the repository's environments, variables and
     secrets. Without it nothing is synced."""
@@ -331,9 +338,7 @@ class GitHubSpec(Model):
     @classmethod
     def _secrets(cls, secrets: list[GitHubSecret]) -> list[GitHubSecret]:
         names = [s.name for s in secrets]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"GitHub secret name(s) used twice: {', '.join(twice)}")
+        check_unique("GitHub secret", names)
         _check_case_unique("GitHub secret", names)
         return secrets
 
@@ -399,7 +404,14 @@ class DriftSpec(Model):
 
 def _vars_rules() -> dict[str, Any]:
     standard = ", ".join(f"'{name}'" for name in STANDARD_VARIABLES)
-    rules = [cel(f"!has(self.vars) || !self.vars.exists(k, k in [{standard}])",
+    rules = [cel("has(self.backendRef) == has(oldSelf.backendRef) && "
+                 "(!has(self.backendRef) || self.backendRef == oldSelf.backendRef)",
+                 "spec.terraform.backendRef is immutable: changing it would fork the state", field_path=".backendRef"),
+             cel("!has(self.backendRef) || !has(self.backend) || !(has(self.backend.bucket) || "
+                 "has(self.backend.region) || has(self.backend.keyPrefix) || has(self.backend.dynamodbTable))",
+                 "set spec.terraform.backendRef or the deprecated spec.terraform.backend, not both",
+                 field_path=".backendRef"),
+cel(f"!has(self.vars) || !self.vars.exists(k, k in [{standard}])",
                  "spec.terraform.vars cannot set what the operator sets from the spec (use the dedicated "
                  "spec fields)", field_path=".vars")]
     for module, names in BUILTIN_MODULE_VARIABLES.items():
@@ -432,10 +444,14 @@ class TerraformSpec(Model):
     """Extra variables for the module, as strings (Terraform converts them to the variable's number or
     bool type), checked against the variables the module declares before any run. Cannot set the ones
     the operator sets from the spec."""
+    backend_ref: Annotated[str | None, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = None
+    """Name of one of the state backends the tenant policy of this namespace offers; unset: the
+    policy's default backend. Immutable."""
     backend: Annotated[BackendSpec, Field(json_schema_extra={"default": {}, **k8s(cel(
         "self == oldSelf", "spec.terraform.backend is immutable: changing it would fork the state"))})] = Field(
         default_factory=BackendSpec)
-    """Overrides of the operator's default S3 state backend. Immutable."""
+    """Deprecated: use backendRef. Accepted only where it is exactly one of the tenant policy's
+    named backends (objects created before tenant policies keep working). Immutable."""
     runner: Literal["local", "job"] | None = None
     """Where Terraform runs. local = inside the operator pod; job = one Kubernetes Job per step (the
     operator's image, the runner ServiceAccount, resource limits). Unset = the operator's default
@@ -474,6 +490,12 @@ class TerraformSpec(Model):
         if timeout is not None and not MIN_TIMEOUT_SECONDS <= parse_duration(timeout) <= MAX_TIMEOUT_SECONDS:
             raise ValueError("timeout is between 1m and 24h")
         return timeout
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> TerraformSpec:
+        if self.backend_ref and self.backend != BackendSpec():
+            raise ValueError("set spec.terraform.backendRef or the deprecated spec.terraform.backend, not both")
+        return self
 
     @model_validator(mode="after")
     def _builtin_module_vars(self) -> TerraformSpec:

@@ -38,7 +38,8 @@ class GitHubStatus(StatusModel):
     secrets: list[Name] = Field(default_factory=list)
     """Names of the environment secrets the operator manages."""
     digest: str | None = None
-    """Salted digest of the synced names and values; equal digests skip the sync."""
+    """Keyed digest (HMAC-SHA256 with the install's key) of the synced names and values; equal
+    digests skip the sync."""
     created_environment: bool | None = None
     """The operator created the environment, so teardown may delete it."""
     synced_at: Annotated[str | None, Field(json_schema_extra={"format": "date-time"})] = None
@@ -131,6 +132,10 @@ class LLMAppStatus(StatusModel):
     """Digest of the inputs of the last successful apply; equal inputs start no Terraform process."""
     last_error: str | None = None
     """The last failure, redacted and shortened."""
+    state: str | None = None
+    """Where this object's Terraform state is (s3://bucket/key), from its first run on: a tenant
+    policy that later puts it elsewhere stalls the object (BackendChanged) instead of building a
+    second stack beside the first."""
     app_secrets: list[Name] = Field(default_factory=list)
     """Names of the app secrets handed to the task through AWS Secrets Manager (names only)."""
     github: GitHubStatus | None = None

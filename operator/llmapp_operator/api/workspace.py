@@ -17,6 +17,7 @@ from typing import Any
 
 from llmapp_operator.api.record import AppliedRecord
 from llmapp_operator.api.spec import InvalidSpec, LLMApp
+from llmapp_operator.api.tenancy import AssumedRole, Grant, NamedBackend, grant, single_tenant
 from llmapp_operator.config import Settings
 
 NAME_MAX = 24          # the stack appends suffixes such as "-alb-tg"; AWS caps ALB/TG names at 32
@@ -42,6 +43,10 @@ class BackendConfig:
     dynamodb_table: str | None = None
     endpoint_url: str | None = None
     max_retries: int | None = None
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
     def as_tfbackend(self) -> str:
         """The `-backend-config=FILE` content; it holds no credentials."""
@@ -86,6 +91,9 @@ class Workspace:
     """The LLMApp this workspace belongs to: the Job runner owns its Jobs to it."""
     review: ReviewOptions | None = None
     """How the runner reviews each plan (policy waivers, prices); None: no review."""
+    role: AssumedRole | None = None
+    """The tenant role Terraform runs as (the tenant policy's); None: the runner's own identity.
+    Not part of the digest: a new role for the same inputs changes who runs, not what is built."""
 
     @property
     def module_dir(self) -> pathlib.Path:
@@ -140,9 +148,11 @@ def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str,
 
 
 def render_variables(
-    app: LLMApp, module: ModuleInfo, secret_arns: Mapping[str, str] | None = None
+    app: LLMApp, module: ModuleInfo, secret_arns: Mapping[str, str] | None = None,
+    platform_variables: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Standard variables the module declares, plus `spec.terraform.vars`, checked before any run."""
+    """Standard variables the module declares, plus `spec.terraform.vars` and the tenant policy's
+    own variables, checked before any run."""
     standard = standard_variables(app, secret_arns or {})
     extra = dict(app.spec.terraform.vars)
     overriding = sorted(set(extra) & set(standard))
@@ -159,6 +169,7 @@ def render_variables(
         )
     tfvars = {key: value for key, value in standard.items() if key in module.variables}
     tfvars.update(extra)
+    tfvars.update({key: value for key, value in (platform_variables or {}).items() if key in module.variables})
     missing = sorted(name for name, required in module.variables.items() if required and name not in tfvars)
     if missing:
         raise InvalidSpec(
@@ -168,13 +179,12 @@ def render_variables(
     return dict(sorted(tfvars.items()))
 
 
-def render_backend(app: LLMApp, settings: Settings) -> BackendConfig:
-    backend = app.spec.terraform.backend
+def render_backend(named: NamedBackend, namespace: str, name: str, settings: Settings) -> BackendConfig:
     return BackendConfig(
-        bucket=backend.bucket or settings.state_bucket,
-        key=state_key(backend.key_prefix or settings.state_key_prefix, app.ref.namespace, app.ref.name),
-        region=backend.region or settings.state_region,
-        dynamodb_table=backend.dynamodb_table or settings.lock_table,
+        bucket=named.bucket,
+        key=state_key(named.key_prefix, namespace, name),
+        region=named.region,
+        dynamodb_table=named.dynamodb_table,
         endpoint_url=settings.aws_endpoint_url,
         max_retries=settings.state_max_retries,
     )
@@ -184,12 +194,15 @@ def render(
     app: LLMApp,
     settings: Settings,
     module: ModuleInfo,
+    granted: Grant | None = None,
     *,
     secret_arns: Mapping[str, str] | None = None,
     price_override: Mapping[str, Any] | None = None,
 ) -> Workspace:
-    tfvars = render_variables(app, module, secret_arns)
-    backend = render_backend(app, settings)
+    """The run of `app` under what its tenant policy `granted`; None: the single-tenant default."""
+    grant = granted or single_tenant_grant(app, settings, module)
+    tfvars = render_variables(app, module, secret_arns, grant.platform_variables)
+    backend = render_backend(grant.backend, app.ref.namespace, app.ref.name, settings)
     return Workspace(
         uid=app.ref.uid,
         directory=settings.workdir / "workspaces" / app.ref.uid,
@@ -203,10 +216,18 @@ def render(
         name=app.ref.name,
         review=ReviewOptions(region=app.spec.aws.region, policy_skip=tuple(app.spec.terraform.policy.skip),
                              price_override=price_override),
+        role=grant.role,
     )
 
 
-def from_record(record: AppliedRecord, settings: Settings, module: ModuleInfo) -> Workspace:
+def single_tenant_grant(app: LLMApp, settings: Settings, module: ModuleInfo) -> Grant:
+    policies = single_tenant(settings.state_bucket, settings.state_region, settings.state_key_prefix,
+                             settings.lock_table)
+    return grant(policies.select(app.ref.namespace, {}), app, tuple(module.variables))
+
+
+def from_record(record: AppliedRecord, settings: Settings, module: ModuleInfo,
+                role: AssumedRole | None = None) -> Workspace:
     """The workspace a teardown destroys from: the record alone, no spec (it may be invalid, or
     changed since the last apply). The module is the allow-listed one of that name today."""
     backend = BackendConfig(bucket=record.backend.bucket, key=record.backend.key, region=record.backend.region,
@@ -216,7 +237,7 @@ def from_record(record: AppliedRecord, settings: Settings, module: ModuleInfo) -
     return Workspace(uid=record.uid, directory=settings.workdir / "workspaces" / record.uid, module=module,
                      tfvars=tfvars, backend=backend, timeout_seconds=settings.default_timeout_seconds,
                      lock_timeout_seconds=settings.lock_timeout_seconds, digest=record.attempted_digest,
-                     namespace=record.namespace, name=record.name)
+                     namespace=record.namespace, name=record.name, role=role)
 
 
 def input_digest(module: ModuleInfo, tfvars: Mapping[str, Any], backend: BackendConfig) -> str:

@@ -20,9 +20,12 @@ from llmapp_operator.api.conditions import Outcome, Report
 from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError, Waiting
 from llmapp_operator.api.record import AppliedRecord, BackendRecord, GitHubRecord
 from llmapp_operator.api.spec import GitHubSecret, InvalidSpec, LLMApp, SecretValue
+from llmapp_operator.api.tenancy import Grant, TenantPolicy, grant
 from llmapp_operator.api.workspace import Workspace, render
 from llmapp_operator.config import Settings
+from llmapp_operator.github.sync import DesiredGitHubState, GitHubSyncRecord, GitHubTarget, require_allowed_host
 from llmapp_operator.kube.secrets import SecretReader
+from llmapp_operator.kube.tenants import TenantSource, policies_of
 from llmapp_operator.obs import metrics
 from llmapp_operator.obs.redaction import REDACTOR, Redactor, shorten
 from llmapp_operator.review.cost import read_price_override
@@ -103,6 +106,13 @@ class Deps:
     job_runner: Runner | None = None
     health: HealthCheck | None = None
     records: RecordPort | None = None
+    tenants: TenantSource | None = None
+    """The platform's tenant policies; None: the single-tenant default from the settings."""
+
+    async def policy_for(self, namespace: str) -> TenantPolicy:
+        if self.tenants is not None:
+            return await self.tenants.policy_for(namespace)
+        return policies_of(self.settings).select(namespace, {})
 
     def runner_for(self, app: LLMApp) -> Runner:
         """spec.terraform.runner, else the operator's default: `local` or Kubernetes Jobs."""
@@ -127,6 +137,7 @@ class Previous:
     app_secrets: tuple[str, ...] = ()
     plan: Mapping[str, Any] = field(default_factory=dict)
     drift_checked_at: str | None = None
+    state: str | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Previous:
@@ -141,6 +152,7 @@ class Previous:
             app_secrets=tuple(status.get("appSecrets") or ()),
             plan=dict(status.get("plan") or {}),
             drift_checked_at=(status.get("drift") or {}).get("checkedAt"),
+            state=status.get("state"),
         )
 
 
@@ -180,14 +192,21 @@ def failed(app: LLMApp, exc: ReconcileError, redactor: Redactor, *, step: str, d
     return Result(report=report, fields={**fields, "lastError": message}, error=exc)
 
 
-def workspace_of(app: LLMApp, deps: Deps, secret_arns: Mapping[str, str] | None = None) -> Workspace:
+async def grant_of(app: LLMApp, deps: Deps) -> Grant:
+    """What the tenant policy of the object's namespace allows it: checked before anything runs."""
+    policy = await deps.policy_for(app.ref.namespace)
+    module = load_module(app.spec.terraform.module, deps.settings.modules)
+    return grant(policy, app, tuple(module.variables))
+
+
+def workspace_of(app: LLMApp, deps: Deps, grant: Grant, secret_arns: Mapping[str, str] | None = None) -> Workspace:
     module = load_module(app.spec.terraform.module, deps.settings.modules)
     try:
         prices = read_price_override(str(deps.settings.price_table)) if deps.settings.price_table else None
     except ValueError as exc:
         raise PermanentError(f"LLMAPP_PRICE_TABLE is unusable: {exc}", reason="PriceTableUnreadable") from None
     try:
-        return render(app, deps.settings, module, secret_arns=secret_arns, price_override=prices)
+        return render(app, deps.settings, module, grant, secret_arns=secret_arns, price_override=prices)
     except InvalidSpec as exc:
         raise PermanentError(str(exc), reason="InvalidSpec") from None
 
@@ -271,16 +290,19 @@ async def converge(
         return Result(Report(Outcome.SUSPENDED, "Suspended",
                              "spec.suspend is true: no Terraform runs until it is false", generation))
 
-    step = "secrets"
+    step = "policy"
     try:
+        granted = await grant_of(app, deps)
+        step = "secrets"
         secret_arns, rotated = await _app_secret_arns(app, deps, previous)
         step = "render"
-        ws = workspace_of(app, deps, secret_arns)
+        ws = workspace_of(app, deps, granted, secret_arns)
+        require_same_state(previous.state, ws.backend.location, granted.policy)
     except ReconcileError as exc:
         return failed(app, exc, deps.redactor, step=step)
 
     fields: dict[str, Any] = {"lastAttemptedDigest": ws.digest, "lastError": None,
-                              "appSecrets": sorted(secret_arns) or None}
+                              "appSecrets": sorted(secret_arns) or None, "state": ws.backend.location}
     approved = approved_plan(app, previous, ws.digest)
     drift: tuple[bool, str] | None = None
     plan: PlanSummary | None = None
@@ -301,6 +323,7 @@ async def converge(
                 if approved is None:
                     fields.update(review_fields(plan))
                     check_policy(plan)
+                    check_cost_ceiling(plan, granted)
                     if drift_check:
                         drift = drift_found(plan)
                         drifted = [f"{address}: {action}" for address, action in plan.resources[:20]]
@@ -407,6 +430,26 @@ def hold_reasons(app: LLMApp, plan: PlanSummary) -> list[Hold]:
     return reasons
 
 
+def require_same_state(recorded: str | None, resolved: str, policy: str) -> None:
+    """The state stays where the object's first run put it: a policy edit that moves it would
+    otherwise plan a second stack in an empty state (and a teardown would find nothing to destroy)."""
+    if recorded and recorded != resolved:
+        raise PermanentError(f"tenant policy {policy!r} now puts this object's state at {resolved}, but it lives at "
+                             f"{recorded}: move the state there first (or restore the policy's backend)",
+                             reason="BackendChanged")
+
+
+def check_cost_ceiling(plan: PlanSummary, granted: Grant) -> None:
+    """The platform's ceiling is not the tenant's to approve past: such a plan never applies."""
+    review, ceiling = plan.review, granted.max_monthly_cost
+    if review is None or review.monthly_cost is None or ceiling is None or not plan.has_changes:
+        return
+    if review.monthly_cost > ceiling:
+        raise PermanentError(f"monthly cost estimate {review.monthly_cost:.2f} {review.currency} is above the "
+                             f"ceiling {ceiling:.2f} of tenant policy {granted.policy!r}: nothing applied (make "
+                             "the app smaller, or ask the platform team)", reason="CostCeilingExceeded")
+
+
 def check_policy(plan: PlanSummary) -> None:
     if plan.review is not None and plan.review.violations:
         rules = ", ".join(plan.review.violated_rules)
@@ -468,23 +511,29 @@ async def _app_health(app: LLMApp, deps: Deps, outputs: Outputs) -> tuple[bool, 
 # -- GitHub glue ---------------------------------------------------------------------------------
 
 async def _github_target(app: LLMApp, deps: Deps) -> Any:
-    from llmapp_operator.github.sync import GitHubTarget
-
     github = app.spec.github
     assert github.token_secret_ref is not None
     ref = github.token_secret_ref
     if deps.secrets is None:
         raise PermanentError("this operator cannot read Kubernetes Secrets", reason="SecretsUnavailable")
+    require_allowed_host(github.api_url, deps.settings.github_hosts)   # before the token is read
     token = await deps.secrets.read(app.ref.namespace, ref.name, ref.key, reader=app.ref.name)
     return GitHubTarget(repository=github.repository, environment=app.github_environment or app.spec.environment,
-                        api_url=github.api_url, token=token)
+                        api_url=github.api_url, token=token, ca_bundle=_ca_bundle(deps.settings),
+                        digest_key=_digest_key(deps.settings))
+
+
+def _ca_bundle(settings: Settings) -> str | None:
+    return str(settings.github_ca_bundle) if settings.github_ca_bundle else None
+
+
+def _digest_key(settings: Settings) -> bytes:
+    return settings.digest_key.get_secret_value().encode() if settings.digest_key else b""
 
 
 def synced_from_status(data: Mapping[str, Any] | None) -> Any:
     if not data or not data.get("digest"):
         return None
-    from llmapp_operator.github.sync import GitHubSyncRecord
-
     return GitHubSyncRecord(
         environment=str(data.get("environment", "")),
         variables=tuple(data.get("variables") or ()),
@@ -514,8 +563,6 @@ async def _sync_github(app: LLMApp, deps: Deps, previous: Previous, outputs: Out
     github = app.spec.github
     if github.token_secret_ref is None or deps.github is None or not deps.settings.github_sync:
         return None, []
-    from llmapp_operator.github.sync import DesiredGitHubState
-
     target = await _github_target(app, deps)
     desired = DesiredGitHubState(
         variables=github_variables(outputs, deps.settings.github_variable_outputs, github.variables),
@@ -551,16 +598,15 @@ async def remove_github_names(deps: Deps, namespace: str, app_name: str, known: 
                               ) -> list[str]:
     """Remove the names the record says we manage at `known`'s target, with the token its Secret
     holds now. A token that no longer reads, or no longer may, leaves them: said as a warning."""
-    from llmapp_operator.github.sync import GitHubSyncRecord, GitHubTarget
-
     left = (f"{why}: {len(known.variables)} variable(s) and {len(known.secrets)} secret(s) were left in "
             f"{known.repository} environment {known.environment}")
     if deps.github is None or deps.secrets is None or not known.token_secret or not known.token_key:
         return [f"{left} (no token to remove them with)"]
     try:
+        require_allowed_host(known.api_url, deps.settings.github_hosts)
         token = await deps.secrets.read(namespace, known.token_secret, known.token_key, reader=app_name)
         old = GitHubTarget(repository=known.repository, environment=known.environment, api_url=known.api_url,
-                           token=token)
+                           token=token, ca_bundle=_ca_bundle(deps.settings))
         await deps.github.remove(old, GitHubSyncRecord(
             environment=known.environment, variables=known.variables, secrets=known.secrets, digest=known.digest,
             created_environment=known.created_environment, synced_at=known.synced_at))

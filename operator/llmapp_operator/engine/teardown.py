@@ -17,18 +17,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from llmapp_operator.api.conditions import Outcome, Report
 from llmapp_operator.api.errors import PermanentError, ReconcileError
 from llmapp_operator.api.record import AppliedRecord, GitHubRecord, TeardownProgress
-from llmapp_operator.api.spec import DeletionPolicy, InvalidSpec, LLMApp
-from llmapp_operator.api.workspace import BackendConfig, from_record, state_key
+from llmapp_operator.api.spec import BackendSpec, DeletionPolicy, InvalidSpec, LLMApp
+from llmapp_operator.api.tenancy import TenantPolicy, assumed_role, backend_for
+from llmapp_operator.api.workspace import BackendConfig, from_record, render_backend
 from llmapp_operator.engine.reconcile import (
     Deps,
     Previous,
     Result,
     failed,
+    grant_of,
     owner_of,
     remove_github_names,
+    require_same_state,
     synced_from_status,
     workspace_of,
 )
@@ -41,25 +46,23 @@ def deletion_policy(body: Mapping[str, Any]) -> DeletionPolicy:
     return DeletionPolicy.ORPHAN if value == DeletionPolicy.ORPHAN.value else DeletionPolicy.DELETE
 
 
-def backend_of(body: Mapping[str, Any], deps: Deps) -> BackendConfig:
-    """Where the state (and the record) of this object is, from the raw spec with the operator's
-    defaults: the backend is immutable, so this is where the applies went."""
-    settings = deps.settings
+async def backend_of(body: Mapping[str, Any], deps: Deps) -> tuple[BackendConfig, TenantPolicy]:
+    """Where the state (and the record) of this object is, from the raw spec and the tenant policy
+    of its namespace: the backend is immutable, so this is where the applies went."""
     meta = body.get("metadata") or {}
-    raw = ((body.get("spec") or {}).get("terraform") or {}).get("backend") or {}
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    policy = await deps.policy_for(namespace)
+    raw = (body.get("spec") or {}).get("terraform") or {}
     raw = raw if isinstance(raw, Mapping) else {}
-
-    def text(key: str) -> str | None:
-        value = raw.get(key)
-        return value if isinstance(value, str) and value else None
-
-    return BackendConfig(
-        bucket=text("bucket") or settings.state_bucket,
-        key=state_key(text("keyPrefix") or settings.state_key_prefix, str(meta.get("namespace", "")),
-                      str(meta.get("name", ""))),
-        region=text("region") or settings.state_region,
-        dynamodb_table=text("dynamodbTable") or settings.lock_table,
-        endpoint_url=settings.aws_endpoint_url, max_retries=settings.state_max_retries)
+    ref = raw.get("backendRef") if isinstance(raw.get("backendRef"), str) else None
+    where = f"tenant policy {policy.name!r} (namespace {namespace})"
+    try:
+        legacy = BackendSpec.model_validate(raw.get("backend") or {})
+    except ValidationError:
+        raise PermanentError(f"spec.terraform.backend is not a backend of {where}",
+                             reason="BackendNotAllowed") from None
+    named = backend_for(policy, ref, legacy, where)
+    return render_backend(named, namespace, name, deps.settings), policy
 
 
 async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
@@ -73,10 +76,20 @@ async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
         app: LLMApp | None = LLMApp.from_body(body)
     except InvalidSpec:
         app = None
-    backend = backend_of(body, deps)
-    step = "record"
+    step = "policy"
     warnings: list[str] = []
     try:
+        try:
+            backend, policy = await backend_of(body, deps)
+        except PermanentError as exc:
+            if exc.reason == "NoPolicy" and not (body.get("status") or {}).get("lastAttemptedDigest"):
+                # Refused from the start: it never ran Terraform, so nothing can be left to destroy.
+                # (With a policy gone after an apply there may be: that stays Stalled, for a human.)
+                return Result(Report(Outcome.DELETING, "NothingToDestroy", f"{exc.message}; this LLMApp never "
+                                     "ran Terraform, so there is nothing to destroy", generation))
+            raise
+        require_same_state((body.get("status") or {}).get("state"), backend.location, policy.name)
+        step = "record"
         if deps.records is None:
             raise PermanentError("this operator has no applied-record store", reason="RecordsUnavailable")
         await deps.backend.ensure(backend)
@@ -87,7 +100,8 @@ async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
         record = await _save(deps, backend, record, progress)
         if not progress.destroyed:
             step = "destroy"
-            ws = from_record(record, deps.settings, load_module(record.module, deps.settings.modules))
+            role = assumed_role(policy.role, record.namespace, record.name, record.uid) if policy.role else None
+            ws = from_record(record, deps.settings, load_module(record.module, deps.settings.modules), role)
             runner = deps.runner_for(app) if app is not None else deps.runner
             async with deps.gate.slot():
                 await runner.init(ws)
@@ -118,6 +132,7 @@ async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
         await deps.records.delete(backend)
     except ReconcileError as exc:
         return _failed(body, app, exc, deps, step)
+    warnings += await _forget(deps, str(meta.get("uid", "")))
     return Result(Report(Outcome.DELETING, "Destroyed", "terraform destroy ran; app secrets, GitHub names and "
                          "saved plans removed", generation, infra_applied=False), warnings=tuple(warnings))
 
@@ -135,7 +150,7 @@ async def _teardown_without_record(body: Mapping[str, Any], app: LLMApp | None, 
                 raise PermanentError("there is state to destroy but no applied record, and the spec is invalid: fix "
                                      "the spec, or set spec.deletionPolicy: Orphan to keep the AWS resources",
                                      reason="InvalidSpec")
-            ws = workspace_of(app, deps)
+            ws = workspace_of(app, deps, await grant_of(app, deps))
             runner = deps.runner_for(app)
             async with deps.gate.slot():
                 await runner.init(ws)
@@ -156,11 +171,26 @@ async def _teardown_without_record(body: Mapping[str, Any], app: LLMApp | None, 
         await deps.records.delete_plans(backend)
     except ReconcileError as exc:
         return _failed(body, app, exc, deps, step)
+    warnings += await _forget(deps, str((body.get("metadata") or {}).get("uid", "")))
     if not state:
         return Result(Report(Outcome.DELETING, "NothingToDestroy", "no Terraform state and no applied record: "
                              "nothing was built, nothing was destroyed", generation), warnings=tuple(warnings))
     return Result(Report(Outcome.DELETING, "Destroyed", "terraform destroy ran (no applied record: the state and "
                          "the spec were used)", generation, infra_applied=False), warnings=tuple(warnings))
+
+
+async def _forget(deps: Deps, uid: str) -> list[str]:
+    """Last, and never in the way of the finalizer: what the runners keep for the object. Finished
+    Jobs also go by their TTL, so a refusal here is a Warning, not a stuck deletion."""
+    warnings = []
+    for runner in (deps.runner, deps.job_runner):
+        if runner is None:
+            continue
+        try:
+            await runner.forget(uid)
+        except (ReconcileError, OSError) as exc:
+            warnings.append(f"left behind by the {type(runner).__name__}: {deps.redactor.redact(str(exc))[:200]}")
+    return warnings
 
 
 async def _save(deps: Deps, backend: BackendConfig, record: AppliedRecord, progress: TeardownProgress

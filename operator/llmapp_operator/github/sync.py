@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import hmac
 import re
 import time
-from collections.abc import Callable, Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -34,6 +36,29 @@ class GitHubTarget:
     environment: str
     api_url: str              # https://api.github.com or https://HOST/api/v3
     token: str = field(repr=False)
+    ca_bundle: str | None = None   # a private CA (GitHub Enterprise Server); None: the system's
+    digest_key: bytes = field(default=b"", repr=False)   # the install's key for status.github.digest
+
+
+def host_allowed(api_url: str, allowed: Sequence[str]) -> bool:
+    """`https://` to a host on the platform's list (`host` means port 443, `host:port` that port,
+    `host:*` any port): the token goes nowhere else (not to plain HTTP, not to a metadata address,
+    not to a tenant's server)."""
+    url = urllib.parse.urlsplit(api_url)
+    if url.scheme != "https" or not url.hostname:
+        return False
+    host, port = url.hostname.lower(), str(url.port or 443)
+    for entry in allowed:
+        name, _, entry_port = entry.lower().partition(":")
+        if name == host and (entry_port or "443") in (port, "*"):
+            return True
+    return False
+
+
+def require_allowed_host(api_url: str, allowed: Sequence[str]) -> None:
+    if not host_allowed(api_url, allowed):
+        raise PermanentError(f"GitHub API {api_url} is not allowed: the operator sends tokens only over https to "
+                             f"{', '.join(allowed) or 'no host'} (LLMAPP_GITHUB_HOSTS)", reason="GitHubHostNotAllowed")
 
 
 @dataclass(frozen=True)
@@ -64,14 +89,18 @@ def validate_names(desired: DesiredGitHubState) -> None:
                     "not starting with a digit or GITHUB_", reason="GitHubInvalidName")
 
 
-def desired_digest(desired: DesiredGitHubState, environment: str) -> str:
-    """Salted SHA-256 over environment, names and values (pure). Reveals no value by itself."""
-    digest = hashlib.sha256(_DIGEST_SALT)
-    digest.update(environment.encode() + b"\0")
+def desired_digest(desired: DesiredGitHubState, environment: str, key: bytes = b"") -> str:
+    """HMAC-SHA256 with the install's key over environment, names and values (pure): status shows
+    it, and without the key nobody can test guesses of a secret against it offline. No key (a
+    local run without LLMAPP_DIGEST_KEY): a salted SHA-256, which guards less."""
+    parts = [environment.encode() + b"\0"]
     for kind, items in (("v", desired.variables), ("s", desired.secrets)):
         for name in sorted(items):
-            digest.update(f"{kind}\0{name}\0".encode() + items[name].encode() + b"\0")
-    return "sha256:" + digest.hexdigest()[:32]
+            parts.append(f"{kind}\0{name}\0".encode() + items[name].encode() + b"\0")
+    payload = b"".join(parts)
+    if key:
+        return "hmac-sha256:" + hmac.new(key, payload, hashlib.sha256).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(_DIGEST_SALT + payload).hexdigest()[:32]
 
 
 def classify(exc: GithubException, what: str, now: Callable[[], float] = time.time) -> TransientError | PermanentError:
@@ -104,7 +133,8 @@ def classify(exc: GithubException, what: str, now: Callable[[], float] = time.ti
 def _client(target: GitHubTarget) -> Github:
     # Our own retry policy decides (backoff in the reconcile loop); PyGithub must not sleep.
     return Github(auth=Auth.Token(target.token), base_url=target.api_url.rstrip("/"), timeout=20, retry=None,
-                  per_page=100, seconds_between_requests=None, seconds_between_writes=None)
+                  per_page=100, seconds_between_requests=None, seconds_between_writes=None,
+                  verify=target.ca_bundle or True)
 
 
 async def _call(what: str, fn: Callable[[], T]) -> T:
@@ -129,7 +159,7 @@ def _now() -> str:
 async def sync(target: GitHubTarget, desired: DesiredGitHubState,
                previous: GitHubSyncRecord | None) -> GitHubSyncRecord:
     validate_names(desired)
-    digest = desired_digest(desired, target.environment)
+    digest = desired_digest(desired, target.environment, target.digest_key)
     if previous is not None and previous.digest == digest and previous.environment == target.environment:
         return previous  # nothing changed: not a single request
 

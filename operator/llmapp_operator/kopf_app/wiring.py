@@ -16,6 +16,7 @@ def build_deps(settings: Settings) -> Any:
     from llmapp_operator.engine.reconcile import Deps
     from llmapp_operator.github import sync as github_sync
     from llmapp_operator.kube.secrets import KubeSecrets
+    from llmapp_operator.kube.tenants import PolicyFile
     from llmapp_operator.runners.gate import RunGate
     from llmapp_operator.runners.job import JobRunner
     from llmapp_operator.runners.local import LocalRunner
@@ -31,6 +32,7 @@ def build_deps(settings: Settings) -> Any:
         job_runner=JobRunner(settings),
         health=check_app_health,
         records=RecordStore(settings.aws_endpoint_url),
+        tenants=PolicyFile(settings),
     )
 
 

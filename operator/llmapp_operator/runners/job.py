@@ -1,11 +1,17 @@
 """Terraform steps as Kubernetes Jobs: the Runner protocol, executed in the operator's own image.
 
-Each step (plan, apply, output, destroy) is one Job in the LLMApp's namespace, owned by the
-LLMApp. Its inputs travel in a request ConfigMap (variables, backend, module name: never a secret);
-the pod runs `llmapp-operator job-step`, which is the local runner's code path (jobstep.py), and
-writes a result ConfigMap the operator verifies against the request's nonce before trusting it.
-Saved plans go to the state bucket (aws.PlanStore), so an apply Job applies exactly the plan an
-earlier plan Job made. Both ConfigMaps are owned by the Job, so the Job's TTL removes all three.
+Each step (plan, apply, output, destroy) is one Job in the job namespace (the operator's own, or a
+runner namespace the chart names), never in the tenant's: the runner identity and the Jobs'
+inputs stay out of reach of whoever may create pods where the LLMApps live. A Job's inputs travel
+in a request ConfigMap (variables, backend, module name, the tenant role: never a secret) with an
+HMAC-SHA256 over it; the pod runs `llmapp-operator job-step`, the local runner's code path
+(jobstep.py), which refuses a request whose MAC does not verify, and answers with a result
+ConfigMap MACed the same way. The key sits in a Secret only the operator and the runner read.
+The operator trusts a result only when its MAC verifies and it answers exactly the request, and
+adopts a running Job after a restart only when its request verifies. Saved plans go to the state
+bucket (aws.PlanStore), so an apply Job applies exactly the plan an earlier plan Job made. Both
+ConfigMaps are owned by the Job, so the Job's TTL removes all three; a deleted LLMApp's Jobs are
+removed by their uid label.
 
 A Job that fails, is evicted or runs past its deadline becomes a TransientError with its own
 reason (the handler backs off); a restarted operator finds a still-running Job by its labels and
@@ -15,15 +21,19 @@ waits for it instead of starting a second one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
-from llmapp_operator import GROUP, VERSION
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
 from llmapp_operator.api.errors import PermanentError, ReconcileError, TransientError
+from llmapp_operator.api.tenancy import AssumedRole
 from llmapp_operator.api.workspace import Workspace
 from llmapp_operator.config import Settings
 from llmapp_operator.kube.client import Answer, KubeClient, namespaced
@@ -33,6 +43,9 @@ from llmapp_operator.runners.base import Outputs, PlanSummary
 
 REQUEST_KEY = "request.json"
 RESULT_KEY = "result.json"
+MAC_SUFFIX = ".hmac"   # request.json.hmac, result.json.hmac: beside what they authenticate
+SIGNING_KEY_ENV = "LLMAPP_JOB_SIGNING_KEY"
+SIGNING_SECRET_KEY = "key"   # the key's entry in the signing Secret
 REQUEST_MOUNT = "/llmapp/request"
 WORKDIR_MOUNT = "/work"
 CONTAINER = "terraform"
@@ -40,6 +53,7 @@ LABEL_UID = "llmops.dev/uid"
 LABEL_STEP = "llmops.dev/step"
 LABEL_DIGEST = "llmops.dev/digest"
 ANNOTATION_NONCE = "llmops.dev/nonce"
+ANNOTATION_LLMAPP = "llmops.dev/llmapp"   # namespace/name of the LLMApp a Job works for (for people)
 MANAGED_BY = {"app.kubernetes.io/managed-by": "llmapp-operator", "app.kubernetes.io/name": "llmapp-terraform"}
 JOB_STOP_MARGIN_SECONDS = 30  # job-step's own exit after Terraform stopped (result write, log flush)
 DEADLINE_GRACE_SECONDS = 120   # init (module copy, providers from the image's cache) on top of the step
@@ -53,16 +67,44 @@ _JOB_ENV_OVERRIDES = {"LLMAPP_WORKDIR": WORKDIR_MOUNT, "LLMAPP_METRICS_PORT": ""
 # -- what travels between the operator and the Job ------------------------------------------------
 
 class WireMessage:
-    """A dataclass that travels as JSON in a ConfigMap; unknown keys from another version are ignored."""
+    """A dataclass that travels as JSON in a ConfigMap, read back strictly: a field of the wrong
+    type or one this version does not know is an error (operator and Job run the same image)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid", strict=True)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)  # type: ignore[call-overload]
 
     @classmethod
     def from_json(cls, text: str) -> Self:
-        data = json.loads(text)
-        fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
-        return cls(**{name: data[name] for name in fields if name in data})
+        try:
+            parsed: Self = TypeAdapter(cls).validate_json(text)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid {cls.__name__}: {exc.error_count()} problem(s)") from None
+        return parsed
+
+
+# -- authentication: HMAC-SHA256 with the install's signing key ---------------------------------
+
+def mac(key: bytes, kind: str, text: str) -> str:
+    """The MAC of a request or result text; `kind` keeps a request from passing as a result."""
+    return hmac.new(key, f"{kind}\n{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def authentic(key: bytes, kind: str, text: str, claimed: str | None) -> bool:
+    return bool(claimed) and hmac.compare_digest(mac(key, kind, text), str(claimed).strip())
+
+
+def signed(key: bytes, kind: str, name: str, text: str) -> dict[str, str]:
+    """ConfigMap data: the text and its MAC."""
+    return {name: text, name + MAC_SUFFIX: mac(key, kind, text)}
+
+
+def signing_key(settings: Settings) -> bytes:
+    if settings.job_signing_key is None or len(settings.job_signing_key.get_secret_value()) < 32:
+        raise PermanentError("the job runner needs a signing key of at least 32 characters (LLMAPP_JOB_SIGNING_KEY; "
+                             "the chart creates it with jobRunner.enabled)", reason="JobRunnerNotEnabled")
+    return settings.job_signing_key.get_secret_value().encode()
 
 
 @dataclass(frozen=True)
@@ -85,6 +127,8 @@ class JobRequest(WireMessage):
     plan: Mapping[str, Any] | None = None   # the plan an apply Job applies (PlanSummary as a dict)
     job_uid: str = ""   # set once the Job exists: the result ConfigMap is owned by it
     review: Mapping[str, Any] | None = None   # ReviewOptions as a dict
+    job_namespace: str = ""   # where the Job, its request and its result live
+    role: Mapping[str, Any] | None = None   # the tenant role (AssumedRole as a dict)
 
     @property
     def result_name(self) -> str:
@@ -144,14 +188,18 @@ def error_to_dict(exc: ReconcileError) -> dict[str, str]:
     return {"kind": kind, "reason": exc.reason, "message": exc.message}
 
 
-def verify_result(data: Mapping[str, str] | None, request: JobRequest) -> JobResult:
-    """The result ConfigMap's content, accepted only when it answers exactly this request."""
+def verify_result(data: Mapping[str, str] | None, request: JobRequest, key: bytes) -> JobResult:
+    """The result ConfigMap's content, accepted only when the runner's key authenticates it and it
+    answers exactly this request. Anything else is ignored: whoever wrote it, it was not a Job."""
     if not data or RESULT_KEY not in data:
         raise TransientError(f"Job {request.job_name} finished without writing its result",
                              reason="JobResultMissing")
+    if not authentic(key, "result", data[RESULT_KEY], data.get(RESULT_KEY + MAC_SUFFIX)):
+        raise TransientError(f"Job {request.job_name}: its result is not authenticated by the runner's key "
+                             "(ignored; nothing of it was used)", reason="JobResultForged")
     try:
         result = JobResult.from_json(data[RESULT_KEY])
-    except (ValueError, TypeError):
+    except ValueError:
         raise TransientError(f"Job {request.job_name} wrote an unreadable result", reason="JobResultInvalid") from None
     answered = (result.step, result.uid, result.digest, result.nonce)
     if answered != (request.step, request.uid, request.digest, request.nonce):
@@ -160,7 +208,27 @@ def verify_result(data: Mapping[str, str] | None, request: JobRequest) -> JobRes
     return result
 
 
-def request_for(ws: Workspace, step: str, job_name: str, nonce: str, plan: PlanSummary | None = None) -> JobRequest:
+def verify_request(data: Mapping[str, str] | None, key: bytes) -> JobRequest | None:
+    """A request ConfigMap's request, if the runner's key authenticates it."""
+    if not data or REQUEST_KEY not in data or not authentic(key, "request", data[REQUEST_KEY],
+                                                            data.get(REQUEST_KEY + MAC_SUFFIX)):
+        return None
+    try:
+        return JobRequest.from_json(data[REQUEST_KEY])
+    except ValueError:
+        return None
+
+
+def role_to_dict(role: AssumedRole | None) -> dict[str, Any] | None:
+    return None if role is None else {**asdict(role), "tags": dict(role.tags)}
+
+
+def role_from_dict(data: Mapping[str, Any] | None) -> AssumedRole | None:
+    return None if data is None else TypeAdapter(AssumedRole).validate_python(data, strict=False)
+
+
+def request_for(ws: Workspace, step: str, job_name: str, nonce: str, job_namespace: str,
+                plan: PlanSummary | None = None) -> JobRequest:
     return JobRequest(
         step=step, namespace=ws.namespace, name=ws.name, uid=ws.uid, digest=ws.digest,
         module=ws.module.name, module_digest=ws.module.digest, tfvars=dict(ws.tfvars),
@@ -168,6 +236,7 @@ def request_for(ws: Workspace, step: str, job_name: str, nonce: str, plan: PlanS
         lock_timeout_seconds=ws.lock_timeout_seconds, nonce=nonce, job_name=job_name,
         plan=summary_to_dict(plan) if plan is not None else None,
         review=asdict(ws.review) if ws.review is not None else None,
+        job_namespace=job_namespace, role=role_to_dict(ws.role),
     )
 
 
@@ -187,13 +256,12 @@ def label_selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
-def owner_reference(api_version: str, kind: str, name: str, uid: str, *, block_owner_deletion: bool
-                    ) -> dict[str, Any]:
-    """`blockOwnerDeletion: true` makes a foreground deletion of the owner wait for this object; on
-    clusters with OwnerReferencesPermissionEnforcement (OpenShift) setting it needs `update` on the
-    owner's `finalizers` subresource, so it is set only where that right is granted (the LLMApp)."""
-    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
-            "controller": True, "blockOwnerDeletion": block_owner_deletion}
+def job_owner(job_name: str, job_uid: str) -> dict[str, Any]:
+    """The Job owns its ConfigMaps. Without `blockOwnerDeletion`: on clusters with
+    OwnerReferencesPermissionEnforcement (OpenShift) setting it needs `update` on `jobs/finalizers`,
+    which neither the operator nor the runner has (nor needs)."""
+    return {"apiVersion": "batch/v1", "kind": "Job", "name": job_name, "uid": job_uid,
+            "controller": True, "blockOwnerDeletion": False}
 
 
 def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict[str, Any]:
@@ -205,7 +273,11 @@ def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict
         "name": CONTAINER,
         "image": settings.job_image,
         "args": ["job-step", "--request", f"{REQUEST_MOUNT}/{REQUEST_KEY}"],
-        "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
+        "env": [*({"name": key, "value": value} for key, value in sorted(env.items())),
+                # The key from its Secret (never a plain value in the Job), and where the Job is.
+                {"name": SIGNING_KEY_ENV, "valueFrom": {"secretKeyRef": {
+                    "name": settings.job_signing_secret, "key": SIGNING_SECRET_KEY}}},
+                {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
         "resources": {"requests": {"cpu": settings.job_cpu, "memory": settings.job_memory},
                       "limits": {"memory": settings.job_memory}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
@@ -220,10 +292,9 @@ def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": request.job_name, "namespace": ws.namespace, "labels": labels,
-            "annotations": {ANNOTATION_NONCE: request.nonce},
-            "ownerReferences": [owner_reference(f"{GROUP}/{VERSION}", "LLMApp", ws.name, ws.uid,
-                                                block_owner_deletion=True)],
+            # No owner reference: owners must be in the same namespace. The uid label finds them.
+            "name": request.job_name, "namespace": request.job_namespace, "labels": labels,
+            "annotations": {ANNOTATION_NONCE: request.nonce, ANNOTATION_LLMAPP: f"{ws.namespace}/{ws.name}"},
         },
         "spec": {
             "backoffLimit": 0,
@@ -249,14 +320,14 @@ def job_manifest(request: JobRequest, ws: Workspace, settings: Settings) -> dict
     }
 
 
-def configmap_manifest(name: str, namespace: str, key: str, text: str, job_name: str, job_uid: str,
+def configmap_manifest(name: str, namespace: str, data: Mapping[str, str], job_name: str, job_uid: str,
                        labels: Mapping[str, str]) -> dict[str, Any]:
-    """A ConfigMap owned by the Job: the Job's TTL (or the LLMApp's deletion) removes it too. It does
-    not block the Job's deletion: neither the operator nor the runner may set finalizers on Jobs."""
+    """A ConfigMap owned by the Job: the Job's TTL (or its removal) removes it too. It does not
+    block the Job's deletion: neither the operator nor the runner may set finalizers on Jobs."""
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
     if job_uid:
-        meta["ownerReferences"] = [owner_reference("batch/v1", "Job", job_name, job_uid, block_owner_deletion=False)]
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {key: text}}
+        meta["ownerReferences"] = [job_owner(job_name, job_uid)]
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(data)}
 
 
 # -- reading a Job's status (pure) ---------------------------------------------------------------
@@ -409,54 +480,62 @@ class JobRunner:
     async def destroy(self, ws: Workspace) -> None:
         await self._run(ws, "destroy")
 
+    @property
+    def namespace(self) -> str:
+        return self.settings.job_namespace_or_own
+
     async def _run(self, ws: Workspace, step: str, plan: PlanSummary | None = None) -> JobResult:
         if not self.settings.job_image:
             raise PermanentError("spec.terraform.runner is job, but this operator's job runner is not enabled "
                                  "(chart value jobRunner.enabled, which sets LLMAPP_JOB_IMAGE and grants its RBAC)",
                                  reason="JobRunnerNotEnabled")
-        request = await self._adopt(ws, step) or await self._start(ws, step, plan)
-        result = await self._outcome(ws, request)
+        key = signing_key(self.settings)
+        request = await self._adopt(ws, step, key) or await self._start(ws, step, plan, key)
+        result = await self._outcome(ws, request, key)
         result.raise_error()
         return result
 
-    async def _adopt(self, ws: Workspace, step: str) -> JobRequest | None:
+    async def _adopt(self, ws: Workspace, step: str, key: bytes) -> JobRequest | None:
         """A Job for the same object, step and inputs that is still running (the operator was
-        restarted while it ran): wait for it rather than run Terraform twice."""
+        restarted while it ran): wait for it rather than run Terraform twice. Only a Job whose
+        request the runner's key authenticates: labels alone are anyone's to copy."""
         selector = label_selector(job_labels(ws.uid, ws.digest, step))
-        for job in await self.api.list_objects(ws.namespace, "jobs", selector):
+        for job in await self.api.list_objects(self.namespace, "jobs", selector):
             if job_state(job).finished:
                 continue  # finished ones are history; their TTL removes them
-            configmap = await self.api.get(ws.namespace, "configmaps", job["metadata"]["name"])
-            if configmap and REQUEST_KEY in (configmap.get("data") or {}):
-                return JobRequest.from_json(configmap["data"][REQUEST_KEY])
+            configmap = await self.api.get(self.namespace, "configmaps", job["metadata"]["name"])
+            request = verify_request((configmap or {}).get("data"), key)
+            if request is not None and (request.uid, request.digest, request.step, request.job_name) == (
+                    ws.uid, ws.digest, step, job["metadata"]["name"]):
+                return request
         return None
 
-    async def _start(self, ws: Workspace, step: str, plan: PlanSummary | None) -> JobRequest:
+    async def _start(self, ws: Workspace, step: str, plan: PlanSummary | None, key: bytes) -> JobRequest:
         nonce = secrets.token_hex(4)
-        request = request_for(ws, step, job_name(ws, step, nonce), nonce, plan)
+        request = request_for(ws, step, job_name(ws, step, nonce), nonce, self.namespace, plan)
         # The Job first, then its request owned by it: the pod waits for the ConfigMap volume.
-        job = await self.api.create(ws.namespace, "jobs", job_manifest(request, ws, self.settings))
+        job = await self.api.create(self.namespace, "jobs", job_manifest(request, ws, self.settings))
         self.jobs_created += 1
         request = replace(request, job_uid=str(job["metadata"].get("uid", "")))
         try:
-            await self.api.create(ws.namespace, "configmaps", configmap_manifest(
-                request.job_name, ws.namespace, REQUEST_KEY, request.to_json(), request.job_name, request.job_uid,
-                job_labels(ws.uid, ws.digest, step)))
+            await self.api.create(self.namespace, "configmaps", configmap_manifest(
+                request.job_name, self.namespace, signed(key, "request", REQUEST_KEY, request.to_json()),
+                request.job_name, request.job_uid, job_labels(ws.uid, ws.digest, step)))
         except ReconcileError:
             # A Job without its request would wait for the volume forever, and each retry would add one.
             try:
-                await self.api.delete(ws.namespace, "jobs", request.job_name)
+                await self.api.delete(self.namespace, "jobs", request.job_name)
             except ReconcileError as exc:
                 raise TransientError(f"the request of Job {request.job_name} could not be created and the Job "
                                      f"could not be removed: {exc}", reason="JobLeftBehind") from None
             raise
         return request
 
-    async def _outcome(self, ws: Workspace, request: JobRequest) -> JobResult:
+    async def _outcome(self, ws: Workspace, request: JobRequest, key: bytes) -> JobResult:
         name = request.job_name
         give_up = time.monotonic() + ws.timeout_seconds + 2 * DEADLINE_GRACE_SECONDS
         while True:
-            current = await self.api.get(ws.namespace, "jobs", name)
+            current = await self.api.get(self.namespace, "jobs", name)
             if current is None:
                 raise TransientError(f"Job {name} was deleted before it finished", reason="JobVanished")
             state = job_state(current)
@@ -465,19 +544,28 @@ class JobRunner:
             if time.monotonic() > give_up:  # the Job controller should have enforced the deadline
                 raise TransientError(f"Job {name} is still not finished after its deadline", reason="JobUnresponsive")
             await asyncio.sleep(self.settings.job_poll_seconds)
-        result_map = await self.api.get(ws.namespace, "configmaps", request.result_name)
+        result_map = await self.api.get(self.namespace, "configmaps", request.result_name)
         if result_map is not None or state.succeeded:
             # A recorded failure speaks for itself; a success must have recorded its result.
-            return verify_result((result_map or {}).get("data"), request)
+            return verify_result((result_map or {}).get("data"), request, key)
         selector = label_selector({"job-name": name})
-        pods = await self.api.list_objects(ws.namespace, "pods", selector)
-        tail = await self._log_tail(ws, pods)
+        pods = await self.api.list_objects(self.namespace, "pods", selector)
+        tail = await self._log_tail(pods)
         raise failure_error(request, state, pods, tail, self.redactor)
 
-    async def _log_tail(self, ws: Workspace, pods: list[dict[str, Any]]) -> str:
+    async def _log_tail(self, pods: list[dict[str, Any]]) -> str:
         for pod in pods:
             try:
-                return await self.api.log_tail(ws.namespace, pod["metadata"]["name"], 20)
+                return await self.api.log_tail(self.namespace, pod["metadata"]["name"], 20)
             except ReconcileError:
                 continue  # the log is a courtesy; the failure reason stands without it
         return ""
+
+    async def forget(self, uid: str) -> None:
+        """The Jobs (and so their ConfigMaps) of a deleted LLMApp: no owner reference can reach
+        across namespaces, so its uid label finds them."""
+        if not self.settings.job_image:
+            return
+        jobs = await self.api.list_objects(self.namespace, "jobs", label_selector({**MANAGED_BY, LABEL_UID: uid}))
+        for job in jobs:
+            await self.api.delete(self.namespace, "jobs", job["metadata"]["name"])

@@ -2,6 +2,8 @@
 
 The same code path as the local runner (terraform.LocalRunner on the pod's own emptyDir), fed by
 the request ConfigMap the operator mounted, answered with a result ConfigMap owned by the Job.
+A request the signing key does not authenticate is refused before anything is read from it
+(no workspace, no Terraform, no result); the result is MACed with the same key.
 Saved plans cross from the plan Job to the apply Job through the state bucket (aws.PlanStore).
 """
 
@@ -22,14 +24,19 @@ from llmapp_operator.config import Settings
 from llmapp_operator.kube.client import KubeClient, load_config, namespaced
 from llmapp_operator.obs.redaction import REDACTOR
 from llmapp_operator.runners.job import (
+    MAC_SUFFIX,
     RESULT_KEY,
     JobRequest,
     JobResult,
     configmap_manifest,
     error_to_dict,
     job_labels,
+    role_from_dict,
+    signed,
+    signing_key,
     summary_from_dict,
     summary_to_dict,
+    verify_request,
 )
 from llmapp_operator.runners.local import LocalRunner
 from llmapp_operator.runners.modules import load_module
@@ -50,6 +57,7 @@ def workspace_for(request: JobRequest, settings: Settings) -> Workspace:
         timeout_seconds=request.timeout_seconds, lock_timeout_seconds=request.lock_timeout_seconds,
         digest=request.digest, namespace=request.namespace, name=request.name,
         review=review_options(request.review) if request.review is not None else None,
+        role=role_from_dict(request.role),
     )
 
 
@@ -94,15 +102,16 @@ async def run_step(request: JobRequest, settings: Settings, *, runner: LocalRunn
         return reply(request, error=exc)
 
 
-def write_result(result: JobResult, request: JobRequest) -> None:
-    """The result ConfigMap, owned by the Job; needs `create configmaps` in the namespace."""
+def write_result(result: JobResult, request: JobRequest, key: bytes) -> None:
+    """The result ConfigMap, owned by the Job; needs `create configmaps` in the job namespace."""
     load_config()
     labels = job_labels(request.uid, request.digest, request.step)
-    body = configmap_manifest(request.result_name, request.namespace, RESULT_KEY, result.to_json(),
+    body = configmap_manifest(request.result_name, request.job_namespace,
+                              signed(key, "result", RESULT_KEY, result.to_json()),
                               request.job_name, request.job_uid, labels)
     # Its own user agent: audit logs (and the RBAC test) tell the Job from the operator.
     answer = KubeClient(user_agent=JOB_USER_AGENT).request_blocking(
-        "POST", namespaced("v1", request.namespace, "configmaps"), body=body)
+        "POST", namespaced("v1", request.job_namespace, "configmaps"), body=body)
     if not answer.ok:
         raise RuntimeError(f"{answer.status}: {answer.message()}")
 
@@ -133,20 +142,37 @@ async def _run_until_sigterm(request: JobRequest, settings: Settings) -> JobResu
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+def read_request(request_path: pathlib.Path, key: bytes) -> JobRequest:
+    """The mounted request, only if the key authenticates it (the MAC is mounted beside it)."""
+    data = {request_path.name: request_path.read_text()}
+    mac_path = request_path.with_name(request_path.name + MAC_SUFFIX)
+    if mac_path.exists():
+        data[mac_path.name] = mac_path.read_text()
+    request = verify_request(data, key)
+    if request is None:
+        raise ValueError("the request is not authenticated by the signing key")
+    return request
+
+
 def main(request_path: pathlib.Path) -> int:
     try:
-        request = JobRequest.from_json(request_path.read_text())
-    except (OSError, ValueError, TypeError) as exc:
-        log.error("cannot read the Job request %s: %s", request_path, type(exc).__name__)
+        settings = Settings.from_env()
+        key = signing_key(settings)
+    except (ValueError, ReconcileError) as exc:
+        log.error("the Job cannot run: %s", exc)
         return 2
     try:
-        result = asyncio.run(_run_until_sigterm(request, Settings.from_env()))
-    except ValueError as exc:  # bad LLMAPP_* settings in the Job's environment
-        result = reply(request, error=PermanentError(str(exc), reason="JobSettings"))
+        request = read_request(request_path, key)
+    except (OSError, ValueError) as exc:
+        # Nothing from an unauthenticated request is used, not even where to write a result.
+        log.error("refusing the Job request %s: %s", request_path, exc if isinstance(exc, ValueError)
+                  else type(exc).__name__)
+        return 2
+    result = asyncio.run(_run_until_sigterm(request, settings))
     log.info("terraform %s for %s/%s: %s", request.step, request.namespace, request.name,
              "ok" if result.ok else json.dumps(result.error))
     try:
-        write_result(result, request)
+        write_result(result, request, key)
     except Exception as exc:  # the operator then reports JobResultMissing and retries
         log.error("cannot write the result ConfigMap %s: %s", request.result_name,
                   REDACTOR.redact(str(exc))[:300])

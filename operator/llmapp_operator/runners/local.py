@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import time
@@ -24,6 +25,7 @@ from typing import Any
 from llmapp_operator.api.errors import TransientError
 from llmapp_operator.api.workspace import Workspace
 from llmapp_operator.cloud.state import PlanStore, StateLocks
+from llmapp_operator.cloud.sts import IDENTITY_VARIABLES, RoleSessions
 from llmapp_operator.config import Settings
 from llmapp_operator.obs import metrics
 from llmapp_operator.obs.redaction import REDACTOR, Redactor
@@ -64,6 +66,7 @@ class LocalRunner:
         self.redactor = redactor
         self.plans = plans or PlanStore(settings.aws_endpoint_url)
         self.locks = StateLocks(settings.aws_endpoint_url)
+        self.roles = RoleSessions(settings.state_region, settings.aws_endpoint_url)
         self.processes_started = 0
         self._hostname = socket.gethostname()
 
@@ -137,6 +140,11 @@ class LocalRunner:
         await self._run(ws, "destroy", ["destroy", "-auto-approve", "-input=false", "-no-color",
                                         f"-var-file=../{TFVARS_FILE}", *self._lock_args(ws)])
 
+    async def forget(self, uid: str) -> None:
+        """A deleted object's workspace (module copy, plan files, journal): nothing there is needed
+        once its record is gone, and the operator's emptyDir is not infinite."""
+        await asyncio.to_thread(shutil.rmtree, self.settings.workdir / "workspaces" / uid, True)
+
     # -- workspace files ---------------------------------------------------------------------
     def _prepare(self, ws: Workspace) -> None:
         ws.directory.mkdir(parents=True, exist_ok=True)
@@ -161,6 +169,16 @@ class LocalRunner:
         )
         return env
 
+    async def _terraform_environment(self, ws: Workspace) -> dict[str, str]:
+        """A tenant's runs (provider and state backend alike) act as the role its policy names,
+        and as nothing else: the runner's own credentials do not reach Terraform."""
+        env = self._environment()
+        if ws.role is not None:
+            for name in IDENTITY_VARIABLES:
+                env.pop(name, None)
+            env.update(await self.roles.env_for(ws.role))
+        return env
+
     # -- processes ---------------------------------------------------------------------------
     async def _run(
         self, ws: Workspace, step: str, args: Sequence[str], *, ok_codes: Sequence[int] = (0,),
@@ -180,7 +198,7 @@ class LocalRunner:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self._environment(),
+            env=await self._terraform_environment(ws),
             cwd=str(ws.directory),
             start_new_session=True,  # own process group: we can stop terraform and its children
         )

@@ -54,6 +54,7 @@ HISTORY_SIZE = 50_000
 ObjectKey = tuple[str, str, str, str]   # (group, plural, namespace or "", name)
 
 # Metadata a client cannot change through an update (ObjectMetaUpdateValidation resets or refuses).
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 _SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
                  "resourceVersion", "selfLink")
 
@@ -524,6 +525,12 @@ class Store:
                  subresource: str | None = None) -> list[str]:
         """Pruning, defaulting and validation of a custom resource; CRD admission for a CRD."""
         warnings: list[str] = []
+        if kind.kind == "Namespace" and isinstance(obj.get("metadata"), dict) and obj["metadata"].get("name"):
+            # The namespace strategy (PrepareForCreate/PrepareForUpdate) always sets this label to
+            # the name, so selectors can pick namespaces by name; a client cannot change or drop it.
+            labels = obj["metadata"].get("labels")
+            obj["metadata"]["labels"] = {**(labels if isinstance(labels, dict) else {}),
+                                         NAMESPACE_NAME_LABEL: obj["metadata"]["name"]}
         if kind.kind == "CustomResourceDefinition":
             errors = structural.check_crd(obj)
             if errors:
