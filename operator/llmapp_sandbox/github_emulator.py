@@ -2,9 +2,13 @@
 
 It implements the endpoints PyGithub calls for repositories, environments, and environment and
 repository variables and secrets, with the answers GitHub gives: 201/204/409/404/422, Link-header
-pagination, 401 for unknown tokens and 404 for repositories a token cannot see. Secrets arrive
-sealed with the emulator's X25519 key and are decrypted (real libsodium sealed boxes), so tests
-prove the right plaintext arrived. Faults can be injected per path pattern.
+pagination (30 a page unless `per_page` asks for up to 100), 401 for unknown tokens and 404 for
+repositories a token cannot see. Names are case-insensitive and stored upper-case; an environment
+holds at most 100 variables and 100 secrets, a value at most 48 KB, an environment name at most
+255 characters (422 beyond). Secrets arrive sealed with the emulator's X25519 key and are
+decrypted (real libsodium sealed boxes), so tests prove the right plaintext arrived. Faults
+(a status, headers and GitHub's message, e.g. a secondary rate limit) can be injected per path
+pattern, deletes included.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from aiohttp import web
 from nacl.public import PrivateKey, SealedBox
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_NAMES = 100                 # variables, and secrets, per environment (or repository)
+MAX_VALUE_BYTES = 48 * 1024     # a secret's or a variable's value
+MAX_ENVIRONMENT_NAME = 255
+SECONDARY_RATE_LIMIT = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+                        "again.")
 
 
 @dataclass
@@ -51,6 +60,7 @@ class Fault:
     status: int
     times: int
     headers: Mapping[str, str]
+    message: str = "injected failure"
 
 
 class GitHubEmulator:
@@ -82,9 +92,10 @@ class GitHubEmulator:
     def repository_secrets(self, repo: str) -> dict[str, str]:
         return dict(self.repos[repo].scope.secrets)
 
-    def fail_next(self, pattern: str, status: int, *, times: int = 1, headers: Mapping[str, str] | None = None) -> None:
+    def fail_next(self, pattern: str, status: int, *, times: int = 1, headers: Mapping[str, str] | None = None,
+                  message: str = "injected failure") -> None:
         """The next `times` requests whose 'METHOD /path' matches `pattern` answer `status`."""
-        self._faults.append(Fault(re.compile(pattern), status, times, dict(headers or {})))
+        self._faults.append(Fault(re.compile(pattern), status, times, dict(headers or {}), message))
 
     def writes(self) -> list[tuple[str, str, int]]:
         return [request for request in self.requests if request[0] in ("POST", "PUT", "PATCH", "DELETE")]
@@ -122,7 +133,7 @@ class GitHubEmulator:
         for fault in self._faults:
             if fault.times > 0 and fault.pattern.search(line):
                 fault.times -= 1
-                return _error(fault.status, "injected failure", headers=fault.headers)
+                return _error(fault.status, fault.message, headers=fault.headers)
         token = request.headers.get("Authorization", "").removeprefix("token ").removeprefix("Bearer ")
         if token not in self.tokens:
             return _error(401, "Bad credentials")
@@ -180,6 +191,8 @@ class GitHubEmulator:
     async def _put_environment(self, request: web.Request) -> web.Response:
         repo = self._repo(request)
         name = request.match_info["env"]
+        if len(name) > MAX_ENVIRONMENT_NAME:
+            return _error(422, f"Name is too long (maximum is {MAX_ENVIRONMENT_NAME} characters)")
         repo.environments.setdefault(name, Scope())
         return web.json_response(self._env_json(repo, name))
 
@@ -208,29 +221,36 @@ class GitHubEmulator:
     async def _create_variable(self, request: web.Request) -> web.Response:
         scope = self._scope(request)
         body = await request.json()
-        name, value = body.get("name", ""), body.get("value", "")
-        if not NAME_PATTERN.match(name) or name.upper().startswith("GITHUB_"):
+        name, value = str(body.get("name", "")).upper(), body.get("value", "")
+        if not NAME_PATTERN.match(name) or name.startswith("GITHUB_"):
             return _error(422, "Invalid name")
         if name in scope.variables:
             return _error(409, "Already exists")
+        if len(scope.variables) >= MAX_NAMES:
+            return _error(422, f"Maximum number of variables ({MAX_NAMES}) reached")
+        if len(str(value).encode()) > MAX_VALUE_BYTES:
+            return _error(422, "Value is too large (maximum is 48 KB)")
         scope.variables[name] = value
         return web.json_response({}, status=201)
 
     async def _get_variable(self, request: web.Request) -> web.Response:
         scope = self._scope(request)
-        name = request.match_info["var"]
+        name = request.match_info["var"].upper()
         return web.json_response(self._variable_json(request, name, scope.variables[name]))
 
     async def _update_variable(self, request: web.Request) -> web.Response:
         scope = self._scope(request)
-        name = request.match_info["var"]
+        name = request.match_info["var"].upper()
         if name not in scope.variables:
             return _error(404, "Not Found")
-        scope.variables[name] = (await request.json())["value"]
+        value = (await request.json())["value"]
+        if len(str(value).encode()) > MAX_VALUE_BYTES:
+            return _error(422, "Value is too large (maximum is 48 KB)")
+        scope.variables[name] = value
         return web.Response(status=204)
 
     async def _delete_variable(self, request: web.Request) -> web.Response:
-        del self._scope(request).variables[request.match_info["var"]]
+        del self._scope(request).variables[request.match_info["var"].upper()]
         return web.Response(status=204)
 
     # -- secrets ----------------------------------------------------------------------------------
@@ -247,19 +267,24 @@ class GitHubEmulator:
 
     async def _put_secret(self, request: web.Request) -> web.Response:
         scope = self._scope(request)
-        name = request.match_info["secret"]
-        if not NAME_PATTERN.match(name) or name.upper().startswith("GITHUB_"):
+        name = request.match_info["secret"].upper()   # GitHub stores secret names upper-case
+        if not NAME_PATTERN.match(name) or name.startswith("GITHUB_"):
             return _error(422, "Invalid name")
         body = await request.json()
         if body.get("key_id") != self._key_id:
             return _error(422, "Unknown key_id")
         sealed = base64.b64decode(body["encrypted_value"])
         existed = name in scope.secrets
-        scope.secrets[name] = SealedBox(self._key).decrypt(sealed).decode()
+        if not existed and len(scope.secrets) >= MAX_NAMES:
+            return _error(422, f"Maximum number of secrets ({MAX_NAMES}) reached")
+        value = SealedBox(self._key).decrypt(sealed).decode()
+        if len(value.encode()) > MAX_VALUE_BYTES:
+            return _error(422, "Secret value is too large (maximum is 48 KB)")
+        scope.secrets[name] = value
         return web.Response(status=204 if existed else 201)
 
     async def _delete_secret(self, request: web.Request) -> web.Response:
-        del self._scope(request).secrets[request.match_info["secret"]]
+        del self._scope(request).secrets[request.match_info["secret"].upper()]
         return web.Response(status=204)
 
 

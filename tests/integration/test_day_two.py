@@ -223,7 +223,7 @@ async def test_app_healthy_comes_from_the_ecs_service_in_moto(deps: Deps, ecs: A
     assert conditions["Ready"] == "True" and conditions["AppHealthy"] == "True"
 
 
-async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbox: Any) -> None:
+async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbox: Any, terraform_log: Any) -> None:
     from llmapp_sandbox.cluster import condition, is_ready
     from tests.integration.conftest import NS, llmapp
 
@@ -236,7 +236,12 @@ async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbo
         obj = await sandbox.client.wait_for(NS, "rags", waiting, timeout=60)
         plan = obj["status"]["plan"]
         assert condition(obj, "PlanPending")["status"] == "True"            # type: ignore[index]
-        assert condition(obj, "Reconciling")["status"] == "False"           # waits for a human, no retry loop
+        # In progress for kstatus (not done until approved), but waiting for a human: no retry loop.
+        reconciling = condition(obj, "Reconciling")
+        assert (reconciling["status"], reconciling["reason"]) == ("True", "ApprovalRequired")  # type: ignore[index]
+        runs = terraform_log.count()
+        await asyncio.sleep(1.5)   # several backoff periods of this sandbox (retry_max_seconds 1)
+        assert terraform_log.count() == runs, "a held plan was planned again"
         assert sandbox.state() == []                                        # nothing applied
         events = [(e["reason"], e["type"]) for e in await sandbox.client.events(NS, "rags")]
         assert ("AwaitingApproval", "Normal") in events

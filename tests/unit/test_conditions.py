@@ -30,6 +30,15 @@ def test_retrying_is_reconciling_and_stalled_is_stalled() -> None:
     assert stalled["Stalled"]["message"] == "bad"
 
 
+def test_a_plan_held_for_approval_is_not_current_for_kstatus() -> None:
+    """kstatus reads neither Reconciling nor Stalled as Current (done): a held plan is in progress."""
+    held = by_type(derive([], Report(Outcome.AWAITING_APPROVAL, "ApprovalRequired",
+                                     "plan 0123456789abcdef waits for approval", 2, plan_pending=True), "t"))
+    assert (held["Ready"]["status"], held["Reconciling"]["status"], held["Stalled"]["status"]) == \
+        ("False", "True", "False")
+    assert held["Reconciling"]["reason"] == "ApprovalRequired" and held["PlanPending"]["status"] == "True"
+
+
 def test_transition_time_moves_only_on_status_change() -> None:
     first = derive([], Report(Outcome.APPLIED, "Applied", "ok", 1, infra_applied=True), "t1")
     second = derive(first, Report(Outcome.UNCHANGED, "UpToDate", "same", 2, infra_applied=True), "t2")

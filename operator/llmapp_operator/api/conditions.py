@@ -129,7 +129,10 @@ def derive(
 ) -> list[dict[str, Any]]:
     """The full condition list after this pass, with transition times carried over."""
     old = {cond.type: cond for cond in map(Condition.from_dict, previous or ())}
-    working = report.outcome in (Outcome.IN_PROGRESS, Outcome.RETRYING, Outcome.DELETING)
+    # A plan held for approval is not done: kstatus (Flux `wait`, kstatus in CI) reads an object
+    # with neither Reconciling nor Stalled as Current, so it stays Reconciling until approved.
+    working = report.outcome in (Outcome.IN_PROGRESS, Outcome.RETRYING, Outcome.DELETING,
+                                 Outcome.AWAITING_APPROVAL)
     ready = _ready(report)
     before_ready = old.get(READY)
     if report.outcome is Outcome.UNCHANGED and before_ready is not None and before_ready.status == "True":

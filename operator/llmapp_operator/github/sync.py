@@ -1,10 +1,19 @@
 """The GitHub glue: make the app repository's environment hold what its own CI/CD needs.
 
-Idempotent: a salted digest of the desired names and values is kept in status; an equal digest
+Idempotent: a keyed digest of the desired names and values is kept in status; an equal digest
 makes no request at all. Otherwise the environment is created if missing, variables are upserted
 (written only when their value differs), secrets are sealed with the environment's public key
 and written, and names this operator managed before but no longer wants are deleted. Names it
 never created are never touched. PyGithub is synchronous, so every call runs in a thread.
+
+GitHub as it behaves (GitHub's REST description and docs, PyGithub 2.x's source):
+- names are case-insensitive and stored upper-case, so they are compared and sent upper-case;
+- an environment holds at most 100 variables and 100 secrets, a value at most 48 KB: checked
+  before the first request;
+- PyGithub's `delete_variable`/`delete_secret` return False for every answer but 204, 403, 429
+  and 500 included; deletes go through the requester, which raises, and 404 means gone;
+- a 403 is a secondary rate limit when GitHub says so (wait `retry-after`, else a minute), else a
+  missing permission, named from `x-accepted-github-permissions` when GitHub sends it.
 """
 
 from __future__ import annotations
@@ -26,6 +35,9 @@ from github import Auth, Github, GithubException
 from llmapp_operator.api.errors import PermanentError, TransientError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_PER_ENVIRONMENT = 100      # variables, and secrets, per environment
+MAX_VALUE_BYTES = 48 * 1024    # a secret's (and a variable's) value
+SECONDARY_LIMIT_WAIT = 60.0    # GitHub: without retry-after, wait at least a minute
 _DIGEST_SALT = b"llmapp-operator/github-sync/v1\0"
 T = TypeVar("T")
 
@@ -80,13 +92,26 @@ class GitHubSyncRecord:
 
 
 def validate_names(desired: DesiredGitHubState) -> None:
-    """GitHub's rule for variable and secret names, checked before any request."""
-    for kind, names in (("variable", desired.variables), ("secret", desired.secrets)):
-        for name in names:
+    """GitHub's rules for names, counts and sizes, checked before any request: found at sync time
+    after the AWS apply would be too late for a clear answer."""
+    for kind, items in (("variable", desired.variables), ("secret", desired.secrets)):
+        for name in items:
             if not NAME_PATTERN.match(name) or name.upper().startswith("GITHUB_"):
                 raise PermanentError(
                     f"GitHub {kind} name {name!r} is invalid: letters, digits and underscores, "
                     "not starting with a digit or GITHUB_", reason="GitHubInvalidName")
+        folded = [name.upper() for name in items]
+        twice = sorted({name for name in folded if folded.count(name) > 1})
+        if twice:
+            raise PermanentError(f"GitHub {kind} names are case-insensitive; used twice: {', '.join(twice)}",
+                                 reason="GitHubInvalidName")
+        if len(items) > MAX_PER_ENVIRONMENT:
+            raise PermanentError(f"{len(items)} GitHub {kind}s: an environment holds at most {MAX_PER_ENVIRONMENT}",
+                                 reason="GitHubLimitExceeded")
+        large = sorted(name for name, value in items.items() if len(value.encode()) > MAX_VALUE_BYTES)
+        if large:
+            raise PermanentError(f"GitHub {kind} {', '.join(large)}: a value may hold at most 48 KB",
+                                 reason="GitHubLimitExceeded")
 
 
 def desired_digest(desired: DesiredGitHubState, environment: str, key: bytes = b"") -> str:
@@ -107,27 +132,40 @@ def classify(exc: GithubException, what: str, now: Callable[[], float] = time.ti
     """How a GitHub error retries. `what` names the operation, never a value."""
     status = exc.status
     headers = {key.lower(): value for key, value in (exc.headers or {}).items()}
+    said = _message(exc)
     if status == 401:
         return PermanentError(f"GitHub rejected the token while {what} (401): check tokenSecretRef",
                               reason="GitHubUnauthorized")
-    if status == 429 or (status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)):
+    primary = headers.get("x-ratelimit-remaining") == "0"
+    secondary = "secondary rate limit" in said.lower()
+    if status == 429 or (status == 403 and (primary or secondary or "retry-after" in headers)):
         if "retry-after" in headers:
             delay = float(headers["retry-after"])
-        elif "x-ratelimit-reset" in headers:
+        elif primary and "x-ratelimit-reset" in headers:
             delay = float(headers["x-ratelimit-reset"]) - now()
         else:
-            delay = 60.0
+            delay = SECONDARY_LIMIT_WAIT
         return TransientError(f"GitHub rate limit while {what}; retrying later", reason="GitHubRateLimited",
                               delay=min(max(delay, 1.0), 3600.0))
     if status == 403:
-        return PermanentError(f"GitHub token may not do this ({what}, 403): it needs admin rights on the "
-                              "repository's environments, variables and secrets", reason="GitHubForbidden")
+        needed = headers.get("x-accepted-github-permissions")
+        detail = (f"GitHub says it needs {needed}" if needed else
+                  "a fine-grained token needs Environments, Variables and Secrets read/write and Metadata read "
+                  "(Administration write to create or delete the environment); a classic token the repo scope")
+        return PermanentError(f"the GitHub token may not do this ({what}, 403): {detail}", reason="GitHubForbidden")
     if status == 404:
         return PermanentError(f"GitHub: not found while {what} (404): the repository does not exist or "
                               "the token cannot see it", reason="GitHubNotFound")
     if status == 422:
-        return PermanentError(f"GitHub refused the request while {what} (422)", reason="GitHubInvalidName")
+        return PermanentError(f"GitHub refused the request while {what} (422){': ' + said if said else ''}",
+                              reason="GitHubRejected")
     return TransientError(f"GitHub answered {status} while {what}", reason="GitHubUnavailable")
+
+
+def _message(exc: GithubException) -> str:
+    """GitHub's own error message (names, limits; never a value we sent), shortened."""
+    data = exc.data if isinstance(exc.data, Mapping) else {}
+    return str(data.get("message") or "")[:200]
 
 
 def _client(target: GitHubTarget) -> Github:
@@ -168,8 +206,8 @@ async def sync(target: GitHubTarget, desired: DesiredGitHubState,
     carried = previous is not None and previous.environment == target.environment and previous.created_environment
     return GitHubSyncRecord(
         environment=target.environment,
-        variables=tuple(sorted(desired.variables)),
-        secrets=tuple(sorted(desired.secrets)),
+        variables=tuple(sorted(upper(desired.variables))),   # as GitHub stores them
+        secrets=tuple(sorted(upper(desired.secrets))),
         digest=digest,
         created_environment=created or carried,
         synced_at=_now(),
@@ -179,25 +217,45 @@ async def sync(target: GitHubTarget, desired: DesiredGitHubState,
 def _sync_blocking(target: GitHubTarget, desired: DesiredGitHubState, previous: GitHubSyncRecord | None) -> bool:
     gh = _client(target)
     repo = gh.get_repo(target.repository)
-    existing = {env.name for env in repo.get_environments()}
-    created = target.environment not in existing
-    env = repo.create_environment(target.environment) if created else repo.get_environment(target.environment)
+    # A GET and its 404, not a list of environments: listing needs the Actions permission too.
+    try:
+        env, created = repo.get_environment(target.environment), False
+    except github.UnknownObjectException:
+        env, created = repo.create_environment(target.environment), True
 
-    current = {variable.name: variable.value for variable in env.get_variables()}
-    for name, value in sorted(desired.variables.items()):
+    current = {variable.name.upper(): variable.value for variable in env.get_variables()}
+    for name, value in sorted(upper(desired.variables).items()):
         if name not in current:
             env.create_variable(name, value)
         elif current[name] != value:
             env.get_variable(name).edit(value)
-    for name, value in sorted(desired.secrets.items()):
+    for name, value in sorted(upper(desired.secrets).items()):
         env.create_secret(name, value)  # sealed with the environment's public key by PyGithub
 
     if previous is not None and previous.environment == target.environment:
-        for name in sorted(set(previous.variables) - set(desired.variables)):
-            env.delete_variable(name)
-        for name in sorted(set(previous.secrets) - set(desired.secrets)):
-            env.delete_secret(name)
+        for name in sorted(upper_names(previous.variables) - set(upper(desired.variables))):
+            _delete(gh, f"{env.url}/variables/{urllib.parse.quote(name)}")
+        for name in sorted(upper_names(previous.secrets) - set(upper(desired.secrets))):
+            _delete(gh, f"{env.url}/secrets/{urllib.parse.quote(name)}")
     return created
+
+
+def upper(items: Mapping[str, str]) -> dict[str, str]:
+    return {name.upper(): value for name, value in items.items()}
+
+
+def upper_names(names: Sequence[str]) -> set[str]:
+    return {name.upper() for name in names}
+
+
+def _delete(gh: Github, url: str) -> bool:
+    """DELETE through PyGithub's requester, which raises for a failure (its `delete_variable` and
+    `delete_secret` return False for 403, 429 and 500 alike). False: it was gone already (404)."""
+    try:
+        gh.requester.requestJsonAndCheck("DELETE", url)
+    except github.UnknownObjectException:
+        return False
+    return True
 
 
 async def remove(target: GitHubTarget, record: GitHubSyncRecord) -> None:
@@ -208,18 +266,17 @@ async def remove(target: GitHubTarget, record: GitHubSyncRecord) -> None:
 
 def _remove_blocking(target: GitHubTarget, record: GitHubSyncRecord) -> None:
     gh = _client(target)
-    try:
-        repo = gh.get_repo(target.repository)
-    except github.UnknownObjectException:
-        return  # the repository is gone: so is everything in it
+    # A 404 for the repository may be a token that lost access, not a deleted repository: that is
+    # GitHubNotFound, which the teardown reports as left behind instead of calling it done.
+    repo = gh.get_repo(target.repository)
     try:
         env = repo.get_environment(record.environment)
     except github.UnknownObjectException:
         return  # the environment is gone (deleted by hand, or a retry after we deleted it): done
-    for name in record.variables:
-        env.delete_variable(name)  # False on 404: already gone, fine
-    for name in record.secrets:
-        env.delete_secret(name)
+    for name in sorted(upper_names(record.variables)):
+        _delete(gh, f"{env.url}/variables/{urllib.parse.quote(name)}")   # a 404 is already gone
+    for name in sorted(upper_names(record.secrets)):
+        _delete(gh, f"{env.url}/secrets/{urllib.parse.quote(name)}")
     if record.created_environment:
         try:
             left = env.get_variables().totalCount + env.get_secrets().totalCount
