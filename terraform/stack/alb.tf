@@ -14,6 +14,9 @@ module "alb" {
     bucket = module.alb_logs.s3_bucket_id
     prefix = "alb"
   }
+  # The bucket's id is known before its policy exists; AWS refuses to enable access logs until
+  # the log delivery policy is in place ("Access Denied for bucket").
+  depends_on = [module.alb_logs]
 
   security_group_ingress_rules = {
     for key, rule in {

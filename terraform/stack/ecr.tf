@@ -8,6 +8,9 @@ module "ecr" {
   repository_image_tag_mutability = "MUTABLE" # CI moves :latest
   repository_force_delete         = true
   create_repository_policy        = false # access is granted by the deploy role's own policy
+  # ecr 3.2.0 attaches a repository policy unless told not to, and with no policy to attach the
+  # plan fails ("Missing required argument"): main.tf, aws_ecr_repository_policy.this.
+  attach_repository_policy = false
 
   repository_lifecycle_policy = jsonencode({
     rules = [{

@@ -6,6 +6,9 @@ module "ecs_cluster" {
 
   name = "${var.name}-cluster"
 
+  # ecs 7.x no longer infers the providers from the strategy (docs/UPGRADE-7.0.md): AWS refuses a
+  # strategy that names a provider the cluster does not have.
+  cluster_capacity_providers = ["FARGATE"]
   default_capacity_provider_strategy = {
     FARGATE = { weight = 100, base = 1 }
   }
@@ -32,6 +35,11 @@ module "ecs_service" {
 
   subnet_ids       = module.vpc.private_subnets
   assign_public_ip = false
+
+  # The module's default role names ("<name>-service-task-exec-" as a name_prefix) pass IAM's
+  # 38-character name_prefix limit only for names under 20 characters; ours reach 24.
+  task_exec_iam_role_name = "${var.name}-exec"
+  tasks_iam_role_name     = "${var.name}-task"
 
   enable_autoscaling         = false
   deployment_circuit_breaker = { enable = true, rollback = true }
@@ -93,6 +101,10 @@ module "ecs_service" {
       description = "image pulls and LLM API calls through the NAT gateway"
     }
   }
+
+  # A service whose target group has no listener yet is refused ("target group does not have an
+  # associated load balancer"): create it after the ALB's listeners.
+  depends_on = [module.alb]
 
   tags = var.tags
 }

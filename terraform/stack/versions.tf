@@ -5,8 +5,13 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # ecs 7.5.0 needs >= 6.34; alb 10.5.0 and vpc 6.6.0 need >= 6.28.
-      version = ">= 6.34, < 7.0"
+      # s3-bucket 5.15.4 needs >= 6.42; ecs 7.5.0 >= 6.34; alb 10.5.0, vpc 6.6.0, ecr 3.2.0 >= 6.28.
+      version = ">= 6.42, < 7.0"
+    }
+    time = {
+      source = "hashicorp/time"
+      # The ecs 7.5.0 cluster module waits with a time_sleep for its capacity providers.
+      version = ">= 0.13"
     }
   }
 

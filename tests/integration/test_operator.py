@@ -528,6 +528,38 @@ async def test_github_environment_receives_names_and_secrets_and_is_cleaned_up(
         assert emulator.environments("acme/rags") == set()
 
 
+@pytest.mark.parametrize("gone", ["environment", "access"])
+async def test_a_github_environment_gone_before_the_delete_does_not_hold_the_finalizer(
+        open_sandbox: SandboxFactory, gone: str) -> None:
+    """Deleted by hand (GitHub answers 404 for it: done), or the token lost the repository (404 for
+    the repository: the names are reported left behind, a Warning): either way the LLMApp goes."""
+    import base64
+
+    from llmapp_sandbox.github_emulator import GitHubEmulator, running_github
+
+    emulator = GitHubEmulator(tokens={GITHUB_TOKEN: {"acme/rags"}})
+    emulator.add_repository("acme/rags")
+    async with running_github(emulator) as github_url, open_sandbox() as sandbox:
+        await sandbox.client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "github-token", "namespace": NS, "annotations": CONSENT},
+            "data": {"token": base64.b64encode(GITHUB_TOKEN.encode()).decode()}})
+        github = {"repository": "acme/rags", "apiUrl": github_url,
+                  "tokenSecretRef": {"name": "github-token", "key": "token"}}
+        await sandbox.client.create(llmapp(github=github))
+        await sandbox.client.wait_for(NS, "rags", is_ready)
+        if gone == "environment":
+            del emulator.repos["acme/rags"].environments["dev"]
+        else:
+            emulator.tokens[GITHUB_TOKEN].discard("acme/rags")
+        await sandbox.client.delete(NS, "rags")
+        assert await sandbox.client.wait_for(NS, "rags", lambda o: o is None, timeout=60) is None
+        warnings = [e for e in await sandbox.client.events(NS, "rags") if e["type"] == "Warning"]
+        if gone == "access":
+            assert any(e["reason"] == "LeftBehind" and "acme/rags" in e["message"] for e in warnings), warnings
+        else:
+            assert not warnings
+
+
 async def test_revoked_github_token_stalls_with_a_clear_reason(open_sandbox: SandboxFactory) -> None:
     import base64
 

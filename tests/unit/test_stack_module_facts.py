@@ -1,0 +1,97 @@
+"""Contract tests: terraform/stack against what the pinned terraform-aws-modules do at their tags.
+
+Each fact is recorded here with its source (file @ tag; docs/module-facts.md has the lines), so a
+test fails when the stack stops honouring it, and the facts must be re-read when a pin moves.
+No provider can be downloaded here: these read the stack's HCL (python-hcl2)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import hcl2
+import pytest
+
+from llmapp_operator.api.workspace import NAME_MAX
+from tests.unit.test_stack_static import EXPECTED_MODULE_VERSIONS, STACK
+
+# Provider floors of each pinned module (versions.tf @ tag).
+PROVIDER_FLOORS = {
+    "aws": {"vpc 6.6.0": (6, 28), "alb 10.5.0": (6, 28), "ecr 3.2.0": (6, 28), "ecs 7.5.0": (6, 34),
+            "s3-bucket 5.15.4": (6, 42)},
+    "time": {"ecs 7.5.0 modules/cluster": (0, 13)},   # time_sleep for the capacity providers
+}
+# IAM: a role's name_prefix may hold at most 38 characters (64 less the 26 Terraform appends).
+IAM_NAME_PREFIX_MAX = 38
+
+
+def modules() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in STACK.glob("*.tf"):
+        for block in hcl2.loads(path.read_text()).get("module", []):  # type: ignore[attr-defined]
+            found.update(block)
+    return found
+
+
+def required_providers() -> dict[str, dict[str, str]]:
+    terraform = hcl2.loads((STACK / "versions.tf").read_text())["terraform"][0]  # type: ignore[attr-defined]
+    return {name: spec for block in terraform["required_providers"] for name, spec in block.items()}
+
+
+def lower_bound(constraint: str) -> tuple[int, ...]:
+    match = re.search(r">=\s*([0-9.]+)", constraint)
+    assert match, f"no lower bound in {constraint!r}"
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def test_the_facts_are_for_the_pinned_versions() -> None:
+    assert EXPECTED_MODULE_VERSIONS["terraform-aws-modules/ecs/aws//modules/cluster"] == "7.5.0"
+    assert EXPECTED_MODULE_VERSIONS["terraform-aws-modules/s3-bucket/aws"] == "5.15.4"
+    assert EXPECTED_MODULE_VERSIONS["terraform-aws-modules/ecr/aws"] == "3.2.0"
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDER_FLOORS))
+def test_the_stack_declares_every_provider_at_or_above_each_module_s_floor(provider: str) -> None:
+    declared = required_providers()
+    assert provider in declared, f"hashicorp/{provider} is required by {sorted(PROVIDER_FLOORS[provider])}"
+    floor = lower_bound(declared[provider]["version"])
+    for module, needed in PROVIDER_FLOORS[provider].items():
+        assert floor >= needed, f"{provider} {declared[provider]['version']}: {module} needs >= {needed}"
+
+
+def test_the_cluster_lists_every_capacity_provider_its_strategy_names() -> None:
+    """ecs 7.x no longer infers them (docs/UPGRADE-7.0.md @ v7.5.0); AWS refuses the strategy."""
+    cluster = modules()["ecs_cluster"]
+    strategy = cluster["default_capacity_provider_strategy"]
+    assert set(strategy) <= set(cluster.get("cluster_capacity_providers", [])), (
+        f"strategy names {sorted(strategy)}, cluster_capacity_providers lists "
+        f"{cluster.get('cluster_capacity_providers')}")
+
+
+def test_ecr_attaches_no_repository_policy_without_one() -> None:
+    """ecr 3.2.0 main.tf: aws_ecr_repository_policy.this counts on attach_repository_policy (default
+    true) and takes var.repository_policy (null) when create_repository_policy is false."""
+    ecr = modules()["ecr"]
+    if ecr.get("create_repository_policy") is False and ecr.get("repository_policy") is None:
+        assert ecr.get("attach_repository_policy") is False
+
+
+def test_the_service_s_role_name_prefixes_fit_iam() -> None:
+    """ecs 7.5.0 modules/service main.tf: name_prefix = "<role name>-", the role name defaulting to
+    "<name>-task-exec" / "<name>-tasks" with name = "<var.name>-service"."""
+    service = modules()["ecs_service"]
+    longest = "n" * NAME_MAX
+    defaults = (("task_exec_iam_role_name", "${name}-task-exec"), ("tasks_iam_role_name", "${name}-tasks"))
+    for argument, default in defaults:
+        template = service.get(argument) or default.replace("${name}", service["name"])
+        prefix = template.replace("${var.name}", longest) + "-"
+        assert len(prefix) <= IAM_NAME_PREFIX_MAX, f"{argument}: {prefix!r} is {len(prefix)} characters"
+
+
+@pytest.mark.parametrize(("module", "waits_for", "why"), [
+    ("alb", "module.alb_logs", "access logs need the log bucket's policy first"),
+    ("ecs_service", "module.alb", "a target group without a listener is refused for a service"),
+])
+def test_ordering_aws_needs_is_explicit(module: str, waits_for: str, why: str) -> None:
+    depends = [str(item) for item in modules()[module].get("depends_on", [])]
+    assert any(waits_for in item for item in depends), f"{module} must depend on {waits_for}: {why}"
