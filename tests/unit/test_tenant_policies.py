@@ -7,6 +7,7 @@ import pathlib
 from typing import Any
 
 import pytest
+import yaml
 
 from llmapp_operator.api.errors import PermanentError, TransientError
 from llmapp_operator.api.spec import LLMApp
@@ -15,6 +16,7 @@ from llmapp_operator.engine.reconcile import check_cost_ceiling
 from llmapp_operator.kube.tenants import PolicyFile, read_policies
 from llmapp_operator.review.verdict import PlanReview
 from llmapp_operator.runners.base import PlanSummary
+from tests.conftest import REPO
 from tests.unit.test_workspace import SETTINGS
 
 BACKEND = {"bucket": "acme-tfstate", "region": "eu-west-1"}
@@ -139,3 +141,13 @@ def test_the_policy_file_is_read_again_when_it_changes_and_a_broken_one_is_a_ret
     assert caught.value.reason == "TenantPolicyInvalid"
     with pytest.raises(ValueError, match="cannot be read"):
         read_policies(tmp_path / "missing.yaml")
+
+
+def test_the_readme_s_example_policy_is_one_the_operator_accepts() -> None:
+    readme = (REPO / "README.md").read_text()
+    block = next(part.split("```", 1)[0] for part in readme.split("```yaml\n")[1:] if part.startswith("tenants:"))
+    policies = TenantPolicies.parse(yaml.safe_load(block)["tenants"], "README.md")
+    policy = policies.select("team-a", {"llmops.dev/tenant": "team-a"})
+    assert policy.role is not None and policy.max_monthly_cost == 500
+    granted = grant(policy, app(vars={"ecr_keep_images": "5"}), VARIABLES)
+    assert granted.platform_variables == {"create_github_oidc_provider": "false"}
