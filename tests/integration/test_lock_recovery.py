@@ -17,6 +17,8 @@ import socket
 import time
 from typing import Any
 
+import pytest
+
 from llmapp_operator.api.workspace import state_key
 from llmapp_operator.engine.reconcile import Deps, Previous, converge
 from llmapp_operator.runners.local import JOURNAL_DIR
@@ -78,12 +80,18 @@ class Fixture:
         self.previous = after(Previous(), result)
 
 
-async def test_terraform_killed_holding_the_lock_is_recovered_by_its_noted_id(deps: Deps, s3, settings,
+@pytest.fixture
+async def fx(deps: Deps, s3: Any, settings: Any) -> Fixture:
+    """The object applied once: its state and its run journal exist."""
+    applied = Fixture(deps, s3, settings)
+    await applied.first()
+    return applied
+
+
+async def test_terraform_killed_holding_the_lock_is_recovered_by_its_noted_id(deps: Deps, fx: Fixture,
                                                                               tmp_path) -> None:
     """The real thing: terraform SIGKILLed in the middle of an apply holds the lock; the runner had
     noted that lock's id in the run's journal entry, so the next pass unlocks exactly it."""
-    fx = Fixture(deps, s3, settings)
-    await fx.first()
     marker = tmp_path / "hold"
     marker.touch()
     held = make_app(terraform={"module": "slow-apply", "vars": {"hold_marker": str(marker)}}, generation=2)
@@ -100,7 +108,7 @@ async def test_terraform_killed_holding_the_lock_is_recovered_by_its_noted_id(de
             break
         await asyncio.sleep(0.1)
     apply_entry = next(e for e in entries if e["step"] == "apply")
-    lock = json.loads(s3.get_object(Bucket=settings.state_bucket, Key=fx.key + ".tflock")["Body"].read())
+    lock = json.loads(fx.s3.get_object(Bucket=fx.settings.state_bucket, Key=fx.key + ".tflock")["Body"].read())
     assert apply_entry["lock_id"] == lock["ID"] and lock["Operation"] == "OperationTypeApply"
 
     os.killpg(apply_entry["pid"], signal.SIGKILL)  # terraform dies as the kernel's OOM killer would kill it
@@ -114,17 +122,13 @@ async def test_terraform_killed_holding_the_lock_is_recovered_by_its_noted_id(de
     assert not fx.locked() and list(fx.journal.glob("*.json")) == []
 
 
-async def test_a_lock_of_this_host_without_a_dead_run_is_left_alone(deps: Deps, s3, settings) -> None:
-    fx = Fixture(deps, s3, settings)
-    await fx.first()
+async def test_a_lock_of_this_host_without_a_dead_run_is_left_alone(fx: Fixture) -> None:
     fx.put_lock(lock_id="11111111-0000-4000-8000-000000000001", created=time.time())
     blocked = await fx.converge_again()
     assert blocked.report.reason == "StateLocked" and fx.locked()
 
 
-async def test_a_dead_run_does_not_vouch_for_a_lock_with_another_id(deps: Deps, s3, settings) -> None:
-    fx = Fixture(deps, s3, settings)
-    await fx.first()
+async def test_a_dead_run_does_not_vouch_for_a_lock_with_another_id(fx: Fixture) -> None:
     now = time.time()
     fx.journal_entry(dead_pid(), started=now - 5, lock_id="22222222-0000-4000-8000-00000000aaaa", ended=now - 4)
     fx.put_lock(lock_id="22222222-0000-4000-8000-00000000bbbb", created=now - 4.5)
@@ -132,9 +136,7 @@ async def test_a_dead_run_does_not_vouch_for_a_lock_with_another_id(deps: Deps, 
     assert blocked.report.reason == "StateLocked" and fx.locked()
 
 
-async def test_a_dead_run_without_a_noted_id_matches_by_operation_and_lifetime(deps: Deps, s3, settings) -> None:
-    fx = Fixture(deps, s3, settings)
-    await fx.first()
+async def test_a_dead_run_without_a_noted_id_matches_by_operation_and_lifetime(fx: Fixture) -> None:
     now = time.time()
     pid = dead_pid()
     # Created after the run ended: not that run's lock.
@@ -151,9 +153,7 @@ async def test_a_dead_run_without_a_noted_id_matches_by_operation_and_lifetime(d
     assert not fx.locked() and not (fx.journal / f"{pid}.json").exists()
 
 
-async def test_never_while_a_run_of_ours_for_the_object_is_alive(deps: Deps, s3, settings) -> None:
-    fx = Fixture(deps, s3, settings)
-    await fx.first()
+async def test_never_while_a_run_of_ours_for_the_object_is_alive(fx: Fixture) -> None:
     now = time.time()
     fx.journal_entry(dead_pid(), started=now - 5, lock_id="44444444-0000-4000-8000-000000000001", ended=now - 4)
     fx.put_lock(lock_id="44444444-0000-4000-8000-000000000001", created=now - 4.5)
@@ -169,9 +169,7 @@ async def test_never_while_a_run_of_ours_for_the_object_is_alive(deps: Deps, s3,
     assert recovered.error is None, recovered.report.message
 
 
-async def test_a_lock_taken_on_another_host_is_never_ours(deps: Deps, s3, settings) -> None:
-    fx = Fixture(deps, s3, settings)
-    await fx.first()
+async def test_a_lock_taken_on_another_host_is_never_ours(fx: Fixture) -> None:
     now = time.time()
     fx.journal_entry(dead_pid(), started=now - 5, lock_id="55555555-0000-4000-8000-000000000001", ended=now - 4)
     fx.put_lock(lock_id="55555555-0000-4000-8000-000000000001", created=now - 4.5, who="root@another-pod")

@@ -4,7 +4,6 @@ counts real failures, a spec change that ends a backoff, a teardown that waits f
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +84,22 @@ def body(generation: int = 1, **annotations: str) -> dict[str, Any]:
                          "annotations": dict(annotations)}, "spec": {"driftDetection": {"interval": "0"}}}
 
 
+def deleting(generation: int = 1) -> dict[str, Any]:
+    obj = body(generation)
+    obj["metadata"]["deletionTimestamp"] = "2026-12-01T10:00:00Z"
+    return obj
+
+
+async def with_a_pass_running() -> tuple[Recorder, Scheduler]:
+    """A scheduler whose first pass for the object has started and waits on `recorder.gate`."""
+    recorder = Recorder()
+    scheduler = Scheduler(SETTINGS, recorder.run, recorder.teardown, Publisher())
+    recorder.gate = asyncio.Event()
+    scheduler.observe(body(1))
+    await asyncio.sleep(0.05)
+    return recorder, scheduler
+
+
 async def settle(recorder: Recorder, calls: int, timeout: float = 2.0) -> None:
     for _ in range(int(timeout / 0.01)):
         if len(recorder.calls) >= calls and recorder.running == 0:
@@ -94,11 +109,7 @@ async def settle(recorder: Recorder, calls: int, timeout: float = 2.0) -> None:
 
 
 async def test_requests_during_a_pass_fold_into_one_next_pass_never_a_second_concurrent_one() -> None:
-    recorder, publisher = Recorder(), Publisher()
-    scheduler = Scheduler(SETTINGS, recorder.run, recorder.teardown, publisher)
-    recorder.gate = asyncio.Event()
-    scheduler.observe(body(1))
-    await asyncio.sleep(0.05)
+    recorder, scheduler = await with_a_pass_running()
     for generation in (2, 3, 4):                  # three spec changes while the first pass runs
         scheduler.observe(body(generation))
     scheduler.observe(body(4, **{REQUEST_ANNOTATION: "now"}))
@@ -174,15 +185,10 @@ async def test_a_stalled_object_is_rechecked_slowly_and_at_once_on_the_annotatio
 
 
 async def test_the_teardown_waits_for_the_running_pass_and_the_object_goes_only_when_it_succeeds() -> None:
-    recorder, publisher = Recorder(), Publisher()
-    scheduler = Scheduler(SETTINGS, recorder.run, recorder.teardown, publisher)
-    recorder.gate = asyncio.Event()
-    scheduler.observe(body(1))
-    await asyncio.sleep(0.05)
-    deleting = copy.deepcopy(body(2))
-    deleting["metadata"]["deletionTimestamp"] = "2026-12-01T10:00:00Z"
-    scheduler.observe(deleting)
-    teardown = asyncio.create_task(scheduler.teardown(deleting))
+    recorder, scheduler = await with_a_pass_running()
+    gone = deleting(2)
+    scheduler.observe(gone)
+    teardown = asyncio.create_task(scheduler.teardown(gone))
     await asyncio.sleep(0.05)
     assert recorder.teardowns == [] and not teardown.done()    # the apply is still running
     recorder.gate.set()
@@ -197,21 +203,16 @@ async def test_a_failed_teardown_keeps_the_object_and_a_retry_runs_it_again() ->
     recorder.teardown_result = Outcome_(Report(Outcome.DELETING, "TerraformFailed", "no", 1),
                                         error=TransientError("no", reason="TerraformFailed"))
     scheduler = Scheduler(SETTINGS, recorder.run, recorder.teardown, publisher)
-    deleting = body(1)
-    deleting["metadata"]["deletionTimestamp"] = "2026-12-01T10:00:00Z"
-    first = await scheduler.teardown(deleting)
+    gone = deleting(1)
+    first = await scheduler.teardown(gone)
     assert first.error is not None and "u1" in scheduler.objects
     recorder.teardown_result = None
-    second = await scheduler.teardown(deleting)
+    second = await scheduler.teardown(gone)
     assert second.error is None and recorder.teardowns == [1, 1]
 
 
 async def test_stop_cancels_a_pass_that_outlives_the_grace() -> None:
-    recorder, publisher = Recorder(), Publisher()
-    scheduler = Scheduler(SETTINGS, recorder.run, recorder.teardown, publisher)
-    recorder.gate = asyncio.Event()   # never set: a step that does not finish
-    scheduler.observe(body(1))
-    await asyncio.sleep(0.05)
+    recorder, scheduler = await with_a_pass_running()   # the gate is never set: a step that does not finish
     await asyncio.wait_for(scheduler.stop(0.1), 2)
     assert recorder.running == 0
     task = scheduler.objects["u1"].task
