@@ -79,7 +79,7 @@ def test_names_used_twice_are_refused() -> None:
 
 
 def test_the_single_tenant_default_is_today_s_behaviour() -> None:
-    default = single_tenant("bucket", "us-east-1", "llmapp", None).select("any-namespace", {})
+    default = single_tenant(SETTINGS.updated(state_bucket="bucket")).select("any-namespace", {})
     granted = grant(default, app(vars={"certificate_arn": "arn:x"}), VARIABLES)
     assert granted.role is None and granted.max_monthly_cost is None and granted.platform_variables == {}
     assert (granted.backend.bucket, granted.backend.key_prefix) == ("bucket", "llmapp")

@@ -29,6 +29,7 @@ from llmapp_operator.api.spec import (
     Model,
     check_unique,
 )
+from llmapp_operator.config import Settings
 
 DEFAULT_BACKEND = "default"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
@@ -176,12 +177,14 @@ class TenantPolicies(Model):
                              reason="NoPolicy")
 
 
-def single_tenant(bucket: str, region: str, key_prefix: str, lock_table: str | None) -> TenantPolicies:
-    """What the operator did before tenant policies: every namespace, its own identity and backend."""
+def single_tenant(settings: Settings) -> TenantPolicies:
+    """What the operator did before tenant policies: every namespace, its own identity and the
+    LLMAPP_STATE_* backend."""
     return TenantPolicies(policies=[TenantPolicy(
         name="default", namespace_selector=NamespaceSelector(),
-        backends={DEFAULT_BACKEND: NamedBackend(bucket=bucket, region=region, key_prefix=key_prefix,
-                                                dynamodb_table=lock_table)})])
+        backends={DEFAULT_BACKEND: NamedBackend(bucket=settings.state_bucket, region=settings.state_region,
+                                                key_prefix=settings.state_key_prefix,
+                                                dynamodb_table=settings.lock_table)})])
 
 
 # -- what a policy grants one object ------------------------------------------------------------

@@ -221,9 +221,7 @@ def render(
 
 
 def single_tenant_grant(app: LLMApp, settings: Settings, module: ModuleInfo) -> Grant:
-    policies = single_tenant(settings.state_bucket, settings.state_region, settings.state_key_prefix,
-                             settings.lock_table)
-    return grant(policies.select(app.ref.namespace, {}), app, tuple(module.variables))
+    return grant(single_tenant(settings).select(app.ref.namespace, {}), app, tuple(module.variables))
 
 
 def from_record(record: AppliedRecord, settings: Settings, module: ModuleInfo,

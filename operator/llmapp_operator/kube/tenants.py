@@ -41,8 +41,7 @@ def read_policies(path: pathlib.Path) -> TenantPolicies:
 def policies_of(settings: Settings) -> TenantPolicies:
     """What governs this operator now: the file, or the single-tenant default without one."""
     if settings.tenant_policies is None:
-        return single_tenant(settings.state_bucket, settings.state_region, settings.state_key_prefix,
-                             settings.lock_table)
+        return single_tenant(settings)
     return read_policies(settings.tenant_policies)
 
 

@@ -220,7 +220,7 @@ def verify_request(data: Mapping[str, str] | None, key: bytes) -> JobRequest | N
 
 
 def role_to_dict(role: AssumedRole | None) -> dict[str, Any] | None:
-    return None if role is None else {**asdict(role), "tags": dict(role.tags)}
+    return None if role is None else asdict(role)
 
 
 def role_from_dict(data: Mapping[str, Any] | None) -> AssumedRole | None:
