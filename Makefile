@@ -7,15 +7,19 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # A CLI config that exists (an environment may name a missing one, and terraform then warns on every call).
 export TF_CLI_CONFIG_FILE := $(if $(wildcard $(TF_CLI_CONFIG_FILE)),$(TF_CLI_CONFIG_FILE),$(CURDIR)/.venv/terraformrc)
 
-.PHONY: help install demo test unit integration lint crd chart run install-crd bench soak e2e-aws e2e-kind clean
+.PHONY: help install demo test unit integration lint crd chart run install-crd bench soak e2e-aws lock e2e-kind clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Checkov in a venv of its own ([tool.llmapp] in pyproject.toml says why).
+	@test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check \
+	  "$$($(PY) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["tool"]["llmapp"]["checkov"])')"
 	@rm -f $(VENV)/.installed-* && touch $@ $(VENV)/terraformrc
 
 install: $(STAMP)  ## create .venv and install the operator with its test tools
@@ -59,8 +63,18 @@ soak: $(STAMP)  ## fault soak: LLMAPP_FAULT_KILLS (20) SIGKILL/restart points, p
 	LLMAPP_FAULT_KILLS=$${LLMAPP_FAULT_KILLS:-20} $(PY) -m pytest tests/integration -q -rA \
 	  -k "kill or outage or faults or while or lock or timeout or destroy or github or one_reconcile or graceful"
 
-e2e-aws: $(STAMP)  ## opt-in: the real terraform/stack in your AWS account (see tests/e2e/test_aws_stack.py)
-	$(PY) -m pytest tests/e2e -m e2e -rs
+e2e-aws:  ## opt-in: the real terraform/stack in your AWS account; prints and checks a checklist first (docs/e2e-aws.md)
+	@$(PYTHON) scripts/e2e_aws_checklist.py --list
+	@$(MAKE) --no-print-directory install
+	@$(PY) scripts/e2e_aws_checklist.py --check
+	$(PY) -m pytest tests/e2e/test_aws_stack.py -m e2e -rs
+
+lock:  ## write terraform/stack/.terraform.lock.hcl (linux_amd64, darwin_arm64, linux_arm64); needs the registry
+	@$(PYTHON) scripts/e2e_aws_checklist.py --check --only terraform,git,registry,github \
+	  || { echo "make lock: needs terraform, git and the Terraform registry and GitHub (see above); nothing written"; exit 1; }
+	terraform -chdir=terraform/stack get -no-color
+	terraform -chdir=terraform/stack providers lock -platform=linux_amd64 -platform=darwin_arm64 -platform=linux_arm64
+	@echo "make lock: wrote terraform/stack/.terraform.lock.hcl; commit it (the image build and init then use it read-only)"
 
 e2e-kind: $(STAMP)  ## opt-in, needs Docker + kind: image, chart and an LLMApp lifecycle in a kind cluster
 	$(PY) -m pytest tests/e2e/test_kind.py -m e2e -rs

@@ -1,4 +1,4 @@
-"""Shared test set-up: a quiet Terraform CLI config and the skip rule for the terraform binary."""
+"""Shared test set-up: a quiet Terraform CLI config and the skip rules for the terraform and checkov binaries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import tomllib
 
 import pytest
 
@@ -22,6 +23,17 @@ TERRAFORM = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(
     TERRAFORM is None, reason="terraform binary not on PATH: integration tests need the real CLI"
 )
+
+# Checkov lives in its own venv (`make install` makes .venv/checkov from [tool.llmapp] checkov in
+# pyproject.toml): its bc-python-hcl2 installs an `hcl2` package over python-hcl2's. $CHECKOV wins.
+CHECKOV_REQUIREMENT = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["llmapp"]["checkov"]
+CHECKOV_VERSION = CHECKOV_REQUIREMENT.split("==")[1]
+_own_checkov = REPO / ".venv" / "checkov" / "bin" / "checkov"
+CHECKOV = os.environ.get("CHECKOV") or (str(_own_checkov) if _own_checkov.is_file() else shutil.which("checkov"))
+# In CI a missing checkov is a broken install, not a reason to skip: those tests must run there.
+needs_checkov = pytest.mark.skipif(
+    CHECKOV is None and not os.environ.get("CI"),
+    reason=f"no checkov: `make install` puts {CHECKOV_REQUIREMENT} in .venv/checkov (its own venv)")
 
 # moto's werkzeug server logs every request at INFO; keep test failure output readable.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -55,7 +55,7 @@ def largest_spec(*, module: str = "sandbox", github_url: str = "https://api.gith
             "env": {name: WORST_CHAR * per_value for name in env_names},
             "secrets": secrets,
         },
-        "network": {"vpcCidr": "100.100.100.0/24", "azCount": 6, "singleNatGateway": False},
+        "network": {"vpcCidr": "100.100.100.0/23", "azCount": 6, "singleNatGateway": False},
         "github": {
             "repository": "o" * 39 + "/" + "r" * 100,
             "environment": "g" * 63,
@@ -105,6 +105,7 @@ FIELD_VALUES: list[tuple[tuple[str, ...], list[Any]]] = [
     (("app", "desiredCount"), [0, 1, 100, 101, -1]),
     (("app", "healthCheckPath"), ["/", "/_stcore/health", "health", "/a b", "/" + "h" * 1023, "/" + "h" * 1024]),
     (("app", "image"), ["", "ghcr.io/acme/app:1", "acme/app@sha256:" + "a" * 64, "-bad", "a b", "r" * 513]),
+    (("app", "rollout"), ["pipeline", "operator", "canary"]),   # with and without app.image (CEL on app)
     (("app", "env"), [{}, {"A": "1"}, {"_x": ""}, {"1BAD": "v"}, {"has-dash": "v"}, {"A" * 128: "v"},
                       {"A" * 129: "v"}, {f"V{i}": "" for i in range(32)}, {f"V{i}": "" for i in range(33)},
                       {"A": "x" * 2048, "B": "x" * 2048}, {"A": "x" * 2048, "B": "x" * 2048, "C": "x"},

@@ -211,6 +211,12 @@ class Settings(BaseSettings):
     """Ready needs AppHealthy: the ECS service runs its desired count on a completed rollout and the
     ALB has healthy targets. Off for users who deploy the image later (Ready = infra + GitHub)."""
 
+    service_control: bool = True
+    """After each pass, set the ECS service's task count (spec.app.desiredCount, 0 until the image
+    exists) and deploy the revision Terraform registered, through the ECS API: the stack's service
+    module ignores both after creation (docs/stack.md). Off: the operator never calls UpdateService
+    for them, and spec.app.desiredCount has no effect on a service the stack created."""
+
     app_health_probe: bool = False
     """Also GET status.url + spec.app.healthCheckPath (needs a route from the operator to the ALB)."""
 
@@ -236,7 +242,9 @@ class Settings(BaseSettings):
 
     checkov: str | None = None
     """Checkov executable to run on every plan's JSON (its failed checks join the policy report,
-    waivable by id); None: only the built-in rules. The stock image does not ship Checkov."""
+    waivable by id; a module's checkov-waivers.yaml is skipped); None: only the built-in rules. A run
+    that did not check the plan is PolicyCheckFailed, never a pass. The stock image does not ship
+    Checkov."""
 
     price_table: pathlib.Path | None = None
     """A JSON price table that replaces the shipped one (same shape; see prices/aws.json)."""

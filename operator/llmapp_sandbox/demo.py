@@ -85,6 +85,7 @@ def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Se
         retry_max_seconds=10.0,
         liveness_endpoint=None,
         app_health=False,   # the sandbox module creates no ECS service to look at
+        service_control=False,   # ... nor one to scale or deploy to (tests/integration/test_rollout.py uses moto)
         github_hosts=("127.0.0.1:*",),   # the GitHub emulator, over https with the sandbox's own CA
         github_ca_bundle=sandbox_ca_file(),
     )
@@ -154,12 +155,24 @@ async def demo(workdir: pathlib.Path) -> int:
                 await asyncio.sleep(1.0)
                 say(f"terraform processes started: {operator.deps.runner.processes_started - before}")
 
-                patch = {"spec": {"app": {"desiredCount": 2}}}
+                patch = {"spec": {"app": {"env": {"MODEL": "gpt-4o-mini"}}}}
                 say(f"\n$ kubectl patch llmapp {name} --type merge -p '{json.dumps(patch)}'")
                 await client.patch(namespace, name, patch)
                 obj = await client.wait_for(namespace, name, is_ready, timeout=120)
                 assert obj is not None
-                say(f"re-applied generation {obj['metadata']['generation']}: plan {obj['status']['plan']}")
+                say(f"re-applied generation {obj['metadata']['generation']}: plan {obj['status']['plan']} "
+                    "(a new task definition revision)")
+
+                scale: dict[str, Any] = {"spec": {"app": {"desiredCount": 2}}}
+                say(f"\n$ kubectl patch llmapp {name} --type merge -p '{json.dumps(scale)}'"
+                    "   # the ECS API's, not Terraform's (docs/stack.md)")
+                before = operator.deps.runner.processes_started
+                await client.patch(namespace, name, scale)
+                obj = await client.wait_for(namespace, name, is_ready, timeout=120)
+                assert obj is not None
+                say(f"generation {obj['metadata']['generation']} Ready; terraform processes started: "
+                    f"{operator.deps.runner.processes_started - before} (the sandbox has no ECS service to scale: "
+                    "on AWS the operator sets the count with UpdateService)")
 
                 say(f"\n$ kubectl get events -n {namespace} --field-selector involvedObject.name={name}")
                 say(get_events(await client.events(namespace, name)))

@@ -35,18 +35,36 @@ resource "terraform_data" "ecr" {
   input = { repository = var.name, keep_images = var.ecr_keep_images }
 }
 
+# The stack's semantics, not only its names (docs/stack.md): Terraform registers task definition
+# revisions but never deploys one or sets the task count (the operator does both through the ECS
+# API), so neither the count nor the revision is an input of the service here.
+locals {
+  task_definition = {
+    family = "${var.name}-task"
+    cpu    = var.task_cpu
+    memory = var.task_memory
+    port   = var.container_port
+    # rollout pipeline: the operator passes the image the service runs, and the real stack's refresh
+    # (track_latest) already holds the CD's latest revision, so a CD deploy is no change. The
+    # sandbox cannot refresh from ECS: it leaves that image out of what it compares instead.
+    image       = var.rollout == "pipeline" ? "(the image the service runs)" : var.image
+    environment = { for name, value in var.app_environment : name => value if value != "" }
+    secret_arns = var.app_secret_arns
+  }
+}
+
+# Task definition revisions are immutable: a change registers a new one (replace), as
+# aws_ecs_task_definition does.
+resource "terraform_data" "task_definition" {
+  input            = local.task_definition
+  triggers_replace = local.task_definition
+}
+
 resource "terraform_data" "ecs_service" {
   input = {
-    cluster       = "${var.name}-cluster"
-    service       = "${var.name}-service"
-    family        = "${var.name}-task"
-    cpu           = var.task_cpu
-    memory        = var.task_memory
-    desired_count = var.desired_count
-    image         = var.image != "" ? var.image : "${local.ecr_registry}/${var.name}:latest"
-    environment   = var.app_environment
-    secret_arns   = var.app_secret_arns
-    alb           = terraform_data.alb.id
+    cluster = "${var.name}-cluster"
+    service = "${var.name}-service"
+    alb     = terraform_data.alb.id
   }
 }
 

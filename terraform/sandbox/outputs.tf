@@ -20,7 +20,23 @@ output "ecs_service_name" {
 
 output "ecs_task_definition_family" {
   description = "Task definition family the app's CD renders."
-  value       = terraform_data.ecs_service.output.family
+  value       = terraform_data.task_definition.output.family
+}
+
+output "ecs_task_definition_arn" {
+  # The family alone: ECS resolves it to the latest ACTIVE revision, as the stack's track_latest does.
+  description = "The task definition revision Terraform registered (or the family's latest ACTIVE one); the operator deploys it."
+  value       = terraform_data.task_definition.output.family
+}
+
+output "target_group_arn" {
+  description = "Target group the service registers its tasks with; the operator sets it with each revision it deploys."
+  value       = "arn:aws:elasticloadbalancing:${var.aws_region}:${local.account_id}:targetgroup/${var.name}-${var.container_port}/${substr(replace(terraform_data.alb.id, "-", ""), 0, 16)}"
+}
+
+output "container_port" {
+  description = "Port of the app container, registered with the target group."
+  value       = var.container_port
 }
 
 output "container_name" {

@@ -1,4 +1,6 @@
-# Public ALB: HTTP forwards to the app, or redirects to HTTPS when a certificate is given.
+# Public ALB: HTTP forwards to the app, or redirects to HTTPS when a certificate is given
+# (local.https is var.certificate_arn != ""). Without a certificate the app is served over plain
+# HTTP: checkov-waivers.yaml waives CKV_AWS_2, CKV_AWS_103 and CKV2_AWS_20 for that case only.
 module "alb" {
   source  = "terraform-aws-modules/alb/aws"
   version = "10.5.0"
@@ -62,7 +64,11 @@ module "alb" {
 
   target_groups = {
     app = {
-      name                 = "${var.name}-tg"
+      # The port is in the name: a new container_port replaces the group (port forces a new one) and
+      # the module creates the replacement before it destroys the old one (create_before_destroy in
+      # aws_lb_target_group.this at v10.5.0), so the two must not share a name. AWS allows 32
+      # characters: var.name is at most 24, "-" and a port of at most 5 digits make 30.
+      name                 = "${var.name}-${var.container_port}"
       protocol             = "HTTP"
       port                 = var.container_port
       target_type          = "ip"

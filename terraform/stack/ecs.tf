@@ -25,13 +25,16 @@ module "ecs_service" {
   source  = "terraform-aws-modules/ecs/aws//modules/service"
   version = "7.5.0"
 
-  name          = "${var.name}-service"
-  family        = "${var.name}-task"
-  cluster_arn   = module.ecs_cluster.arn
-  launch_type   = "FARGATE"
-  cpu           = var.task_cpu
-  memory        = var.task_memory
-  desired_count = var.desired_count
+  name        = "${var.name}-service"
+  family      = "${var.name}-task"
+  cluster_arn = module.ecs_cluster.arn
+  launch_type = "FARGATE"
+  cpu         = var.task_cpu
+  memory      = var.task_memory
+  # Created with no tasks: the image may not exist yet. The module ignores desired_count after
+  # creation (lifecycle ignore_changes in both service resources), so the operator sets
+  # spec.app.desiredCount through the ECS API once the image exists (docs/stack.md).
+  desired_count = 0
 
   subnet_ids       = module.vpc.private_subnets
   assign_public_ip = false
@@ -41,12 +44,19 @@ module "ecs_service" {
   task_exec_iam_role_name = "${var.name}-exec"
   tasks_iam_role_name     = "${var.name}-task"
 
-  enable_autoscaling         = false
-  deployment_circuit_breaker = { enable = true, rollback = true }
-  # The app's CD registers new task definition revisions with new image tags. Terraform keeps
-  # managing the task definition (env, secrets, sizes from the spec), so CI also pushes :latest,
-  # which is what a re-apply deploys; see examples/app-repo.
-  ignore_task_definition_changes = false
+  enable_autoscaling                = false
+  deployment_circuit_breaker        = { enable = true, rollback = true }
+  health_check_grace_period_seconds = 60 # Streamlit needs a while before /_stcore/health answers
+  # One owner for each rollout: Terraform registers task definition revisions (env, secrets, sizes,
+  # and the image the operator picks: spec.app.image, or the one running for rollout: pipeline) but
+  # never points the service at one. The operator deploys a revision Terraform made through the ECS
+  # API, and never one older than what the app's CD deployed. With false, every apply would move the
+  # service back to Terraform's revision, undoing the CD's deploys. (This resource variant also
+  # ignores load_balancer: the operator sets it with the revision, see docs/stack.md.)
+  ignore_task_definition_changes = true
+  # The module's default, stated because the design rests on it: a refresh reads the family's latest
+  # ACTIVE revision, so a revision the CD registered is what Terraform compares against, not drift.
+  track_latest = true
 
   container_definitions = {
     (local.container_name) = {
@@ -58,8 +68,14 @@ module "ecs_service" {
         hostPort      = var.container_port
         protocol      = "tcp"
       }]
-      environment = [for name, value in var.app_environment : { name = name, value = value }]
+      # ECS drops variables with empty values from the registered revision, which would show as a
+      # change on every plan: leave them out here too.
+      environment = [for name, value in var.app_environment : { name = name, value = value } if value != ""]
       secrets     = [for name, arn in var.app_secret_arns : { name = name, valueFrom = arn }]
+      # The container-definition module defaults this to "disabled" (ECS's own default is
+      # enabled): resolve the tag to a digest at deployment, so every task of a deployment runs the
+      # same image even when CI moves the tag.
+      versionConsistency = "enabled"
       # Streamlit writes to its home directory at start-up.
       readonlyRootFilesystem                 = false
       enable_cloudwatch_logging              = true
@@ -107,4 +123,12 @@ module "ecs_service" {
   depends_on = [module.alb]
 
   tags = var.tags
+}
+
+# A stack applied before the operator deployed revisions itself holds the service as the module's
+# aws_ecs_service.this (ignore_task_definition_changes = false). Moving it keeps that service:
+# without this, the switch would destroy and re-create it. Nothing to move in a new stack.
+moved {
+  from = module.ecs_service.aws_ecs_service.this[0]
+  to   = module.ecs_service.aws_ecs_service.ignore_task_definition[0]
 }

@@ -31,6 +31,8 @@ module "alb_logs" {
       id         = "expire-alb-logs"
       enabled    = true
       expiration = { days = var.alb_log_retention_days }
+      # Parts of an upload ELB never completed are billed until deleted (Checkov CKV_AWS_300).
+      abort_incomplete_multipart_upload_days = 7
     }
   ]
 

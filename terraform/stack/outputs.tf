@@ -26,6 +26,21 @@ output "ecs_task_definition_family" {
   value       = module.ecs_service.task_definition_family
 }
 
+output "ecs_task_definition_arn" {
+  description = "The task definition revision Terraform registered (or the family's latest ACTIVE one); the operator deploys it."
+  value       = module.ecs_service.task_definition_arn
+}
+
+output "target_group_arn" {
+  description = "Target group the service registers its tasks with; the operator sets it with each revision it deploys."
+  value       = module.alb.target_groups["app"].arn
+}
+
+output "container_port" {
+  description = "Port of the app container, registered with the target group."
+  value       = var.container_port
+}
+
 output "container_name" {
   description = "Name of the app container in the task definition."
   value       = local.container_name

@@ -65,10 +65,17 @@ variable "task_memory" {
   }
 }
 
-variable "desired_count" {
-  description = "Number of running tasks."
-  type        = number
-  default     = 1
+# No desired_count: the ECS service module ignores it after creation (lifecycle ignore_changes), so
+# the operator sets spec.app.desiredCount through the ECS API once the image exists (docs/stack.md).
+
+variable "rollout" {
+  description = "Who deploys images: pipeline (the app's CD) or operator (spec.app.image). The operator picks var.image accordingly; the stack deploys no revision itself (docs/stack.md)."
+  type        = string
+  default     = "pipeline"
+  validation {
+    condition     = contains(["pipeline", "operator"], var.rollout)
+    error_message = "rollout must be pipeline or operator."
+  }
 }
 
 variable "health_check_path" {
@@ -78,7 +85,7 @@ variable "health_check_path" {
 }
 
 variable "image" {
-  description = "Container image; empty means the ECR repository's latest image."
+  description = "Container image of the task definition: spec.app.image (rollout operator), or the image the service runs (rollout pipeline, read by the operator); empty before the first deploy."
   type        = string
   default     = ""
 }
@@ -96,12 +103,12 @@ variable "app_secret_arns" {
 }
 
 variable "vpc_cidr" {
-  description = "CIDR block of the VPC (/16 to /24)."
+  description = "CIDR block of the VPC (/16 to /23: subnets are 4 bits smaller, at least /27)."
   type        = string
   default     = "10.0.0.0/16"
   validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24
-    error_message = "vpc_cidr must be an IPv4 CIDR block between /16 and /24."
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 23
+    error_message = "vpc_cidr must be an IPv4 CIDR block between /16 and /23."
   }
 }
 

@@ -8,17 +8,21 @@ the ALB, then destroys everything. Costs a few cents and takes ~10 minutes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import boto3
 import pytest
 
+from llmapp_operator.api.errors import Waiting
 from llmapp_operator.api.spec import LLMApp
 from llmapp_operator.cloud.app_secrets import AppSecrets
+from llmapp_operator.cloud.ecs_service import EcsService
 from llmapp_operator.cloud.state import StateBackend
 from llmapp_operator.config import Settings
 from llmapp_operator.engine.reconcile import Deps, Previous, converge
@@ -51,8 +55,10 @@ async def test_real_stack_converges_serves_and_is_destroyed(tmp_path: pathlib.Pa
     settings = Settings.from_env().updated(workdir=tmp_path,
                        state_bucket=os.environ.get("LLMAPP_STATE_BUCKET", "llmapp-e2e-tfstate"),
                        state_region=region)
+    # As the operator wires them (kopf_app/wiring.py): the service is created with 0 tasks, and the
+    # operator sets the count through the ECS API once the image exists (docs/stack.md).
     deps = Deps(settings=settings, runner=LocalRunner(settings), backend=StateBackend(),
-                gate=RunGate(1), app_secrets=AppSecrets())
+                gate=RunGate(1), app_secrets=AppSecrets(), service=EcsService())
     app = LLMApp.from_body({
         "metadata": {"name": "e2e", "namespace": "llmapp-e2e", "uid": "e2e-uid", "generation": 1},
         "spec": {"environment": "dev", "aws": {"region": region},
@@ -60,9 +66,18 @@ async def test_real_stack_converges_serves_and_is_destroyed(tmp_path: pathlib.Pa
                          "healthCheckPath": "/", "cpu": 256, "memory": 512},
                  "github": {"repository": os.environ["LLMAPP_E2E_REPOSITORY"]}},
     })
+    status: dict[str, Any] = {}
     result = await converge(app, deps, Previous())
     try:
+        # RollingOut (and app health) are looked at again, as the operator's worker does.
+        for _ in range(40):
+            if not isinstance(result.error, Waiting):
+                break
+            status.update(result.fields)
+            await asyncio.sleep(result.error.delay or 15)
+            result = await converge(app, deps, Previous.from_status(status))
         assert result.error is None, result.report.message
+        assert result.report.deployed is not None and result.report.deployed[0], result.report.deployed
         url = result.fields["url"]
         deadline = time.monotonic() + 600
         while True:

@@ -65,6 +65,7 @@ def test_image_chart_and_lifecycle_in_kind(tmp_path) -> None:  # type: ignore[no
         values = {
             "image": {"repository": IMAGE.split(":")[0], "tag": IMAGE.split(":")[1], "pullPolicy": "Never"},
             "state": {"bucket": "e2e-tfstate", "endpointUrl": f"http://moto.{NAMESPACE}:5000"},
+            "operator": {"serviceControl": False},   # the sandbox module creates no ECS service to scale
             "extraEnv": [{"name": "LLMAPP_APP_HEALTH", "value": "false"},   # the sandbox module runs no ECS
                          {"name": "AWS_ACCESS_KEY_ID", "value": "e2e"},
                          {"name": "AWS_SECRET_ACCESS_KEY", "value": "e2e"},

@@ -306,6 +306,7 @@ def settings(tmp_path: pathlib.Path, moto_endpoint: str, terraform_log: Terrafor
         progress_delay_seconds=0.0,  # show every step, so tests see Planning/Applying
         liveness_endpoint=None,
         app_health=False,   # the sandbox module's ECS names are not real services (test_app_health checks them)
+        service_control=False,   # ... nor services to scale (test_rollout.py builds them in moto)
         shutdown_grace_seconds=3.0,   # a stopping operator in a test gives running passes this long
         kill_grace_seconds=5.0,
     )

@@ -30,7 +30,7 @@ async def test_dropped_watch_and_410_gone_do_not_lose_changes(open_sandbox: Sand
         lists_before = api.server.request_counts[("LIST", "llmapps", None)]
         api.server.expire_history()
         api.server.drop_watches()
-        await client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 2}}})
+        await client.patch(NS, "rags", {"spec": {"app": {"healthCheckPath": "/healthz"}}})
         obj = await client.wait_for(
             NS, "rags", lambda o: is_ready(o) and o["metadata"]["generation"] == 2, timeout=90
         )

@@ -26,7 +26,7 @@ from llmapp_operator.engine.reconcile import Deps, Previous, converge
 from llmapp_operator.review.verdict import review_plan
 from llmapp_operator.runners.base import PlanSummary
 from llmapp_operator.runners.local import LocalRunner
-from tests.conftest import needs_terraform
+from tests.conftest import CHECKOV, needs_checkov, needs_terraform
 from tests.integration.conftest import TerraformLog
 from tests.integration.test_reconcile_terraform import after, make_app
 from tests.unit.test_review import edit, stack_plan
@@ -47,7 +47,7 @@ async def test_manual_approval_applies_exactly_the_saved_plan_even_from_another_
     assert previous.phase == "AwaitingApproval"
     assert cond(previous, "PlanPending")["status"] == "True" and cond(previous, "Ready")["status"] == "False"
     plan = held.fields["plan"]
-    assert plan["pending"] is True and plan["add"] == 6 and len(plan["id"]) == 16
+    assert plan["pending"] is True and plan["add"] == 7 and len(plan["id"]) == 16
     assert f"spec.approvePlan: {plan['id']}" in held.report.message
     assert "lastAppliedDigest" not in held.fields and terraform_log.commands() == ["init", "plan", "show"]
     key = state_key(settings.state_key_prefix, "team-a", "rags").rsplit("/", 1)[0] + f"/plans/{plan['id']}.tfplan"
@@ -73,7 +73,8 @@ async def test_manual_approval_applies_exactly_the_saved_plan_even_from_another_
     assert cond(previous, "PlanPending")["status"] == "False" and cond(previous, "Ready")["status"] == "True"
 
     # A spec change later is held again: approvePlan still names an applied plan, not a pending one.
-    again = await converge(make_app(approvePlan=fresh_id, generation=4, app={"desiredCount": 2}), deps, previous)
+    again = await converge(make_app(approvePlan=fresh_id, generation=4, app={"healthCheckPath": "/healthz"}), deps,
+                           previous)
     assert again.report.outcome is Outcome.AWAITING_APPROVAL and again.fields["plan"]["change"] == 1
 
 
@@ -128,15 +129,19 @@ async def test_a_destructive_plan_is_held_even_with_auto_unless_allowed(deps: De
 
 
 async def test_a_plan_over_the_cost_limit_is_held_and_policy_violations_stall(deps: Deps) -> None:
-    guarded = with_stack_review(deps, edit(stack_plan(), "aws_ecs_service", desired_count=20))
-    held = await converge(make_app(terraform={"module": "sandbox", "maxMonthlyCost": 100}), guarded, Previous())
+    # The cost counts spec.app.desiredCount (the operator sets it through the ECS API), not the plan's
+    # count: the service module ignores desired_count, so a plan shows the count the service had.
+    guarded = with_stack_review(deps, edit(stack_plan(), "aws_ecs_service", desired_count=1))
+    held = await converge(make_app(terraform={"module": "sandbox", "maxMonthlyCost": 100}, app={"desiredCount": 20}),
+                          guarded, Previous())
     assert held.report.reason == "CostLimitExceeded"
     assert held.fields["cost"]["monthlyEstimate"] > 100 and held.fields["cost"]["currency"] == "USD"
     assert "above spec.terraform.maxMonthlyCost 100.00" in held.report.message
     print("HELD OVER ITS COST LIMIT:", json.dumps({"phase": "AwaitingApproval", "plan": held.fields["plan"],
                                                    "cost": held.fields["cost"], "message": held.report.message},
                                                   indent=1))
-    under = await converge(make_app(terraform={"module": "sandbox", "maxMonthlyCost": 100000}), guarded, Previous())
+    under = await converge(make_app(terraform={"module": "sandbox", "maxMonthlyCost": 100000},
+                                    app={"desiredCount": 20}), guarded, Previous())
     assert under.report.outcome is Outcome.APPLIED
 
     public = with_stack_review(deps, edit(stack_plan(), "aws_ecs_service",
@@ -249,7 +254,7 @@ async def test_the_operator_waits_for_approval_and_applies_on_the_id(open_sandbo
         obj = await sandbox.client.wait_for(NS, "rags", is_ready, timeout=60)
         assert obj["status"]["plan"]["id"] == plan["id"] and obj["status"]["plan"]["pending"] is False
         assert condition(obj, "PlanPending")["status"] == "False"           # type: ignore[index]
-        assert len(sandbox.state()) == 6
+        assert len(sandbox.state()) == 7
 
 
 async def test_the_drift_timer_finds_drift_in_a_running_operator(settings: Any, s3: Any, tmp_path: Any) -> None:
@@ -321,9 +326,9 @@ async def test_checkov_findings_on_the_real_plan_join_the_policy_report(deps: De
         "CKV_TEST_1 terraform_data.alb: load balancers must not be created by tests"]
 
 
-@pytest.mark.skipif(shutil.which("checkov") is None, reason="checkov is not installed (optional; not in the image)")
+@needs_checkov
 async def test_the_real_checkov_runs_on_the_plan(deps: Deps) -> None:
-    with_checkov = deps.settings.updated(checkov=shutil.which("checkov"))
+    with_checkov = deps.settings.updated(checkov=CHECKOV)
     result = await converge(make_app(), replace(deps, settings=with_checkov, runner=LocalRunner(with_checkov)),
                             Previous())
     assert result.report.outcome is Outcome.APPLIED, result.report.message   # no checks for terraform_data

@@ -196,7 +196,7 @@ async def test_a_plan_made_in_a_job_waits_for_approval_and_the_apply_job_applies
         apply_job = player.jobs()[-1]
         request = sandbox.api.server.get_object("configmaps", JOB_NS, apply_job["metadata"]["name"])
         assert request is not None and f'"plan_id": "{plan_id}"' in request["data"][REQUEST_KEY]
-        assert obj["status"]["plan"]["id"] == plan_id and len(sandbox.state()) == 6
+        assert obj["status"]["plan"]["id"] == plan_id and len(sandbox.state()) == 7
 
 
 def stalled(obj: dict[str, Any] | None) -> bool:
@@ -245,7 +245,7 @@ async def test_a_terminating_job_namespace_is_its_own_reason(open_sandbox: Sandb
             held["metadata"]["finalizers"] = ["example.com/hold"]
             sandbox.api.server.update_object(plural, held, group="rbac.authorization.k8s.io")
         await sandbox.client._call("DELETE", f"{sandbox.api.url}/api/v1/namespaces/{JOB_NS}")
-        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 2}}})
+        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"healthCheckPath": "/healthz"}}})
 
         def refused(obj: dict[str, Any] | None) -> bool:
             return (condition(obj, "Ready") or {}).get("reason") == "NamespaceTerminating"

@@ -38,7 +38,7 @@ SECRET_VALUE = secret_for_tests("kill-test-secret-7f3a9c1e")
 KILLS = int(os.environ.get("LLMAPP_FAULT_KILLS", "3"))
 SEED = int(os.environ.get("LLMAPP_FAULT_SEED", "20261125"))
 STEPS = ("plan", "apply", "destroy")
-SANDBOX_INSTANCES = 6
+SANDBOX_INSTANCES = 7
 
 
 def kill_points() -> list[tuple[str, float]]:

@@ -65,9 +65,14 @@ async def test_kubectl_installs_the_crd_applies_waits_explains_and_deletes(setti
         explained = await kubectl(api, config, "explain", "llmapp.spec.app.cpu")
         assert "Fargate task CPU units" in explained.stdout and "16384" in explained.stdout
 
+        # The example as its comment says to apply it: the model key's Secret first, with its consent
+        # (the GitHub token is left out: no GitHub here).
+        await kubectl(api, config, "-n", NS, "create", "secret", "generic", "openai",
+                      "--from-literal=api-key=sk-test-not-a-key")
+        await kubectl(api, config, "-n", NS, "annotate", "secret", "openai", "llmops.dev/allowed-llmapps=rags")
         app = yaml.safe_load((REPO / "examples" / "llmapp.yaml").read_text())
         app["spec"]["terraform"] = {"module": "sandbox"}
-        del app["spec"]["github"]["tokenSecretRef"], app["spec"]["github"]["secrets"]
+        del app["spec"]["github"]["tokenSecretRef"]
         done = await kubectl(api, config, "apply", "-f", "-", stdin=yaml.safe_dump(app))
         assert "llmapp.llmops.dev/rags created" in done.stdout
 
@@ -80,6 +85,7 @@ async def test_kubectl_installs_the_crd_applies_waits_explains_and_deletes(setti
             assert row[:3] == ["rags", "Ready", "True"] and row[3].startswith("http://")
             shown = yaml.safe_load((await kubectl(api, config, "get", "llmapp", "rags", "-o", "yaml")).stdout)
             assert shown["spec"]["app"]["image"] == "" and shown["spec"]["network"]["azCount"] == 2  # defaults
+            assert shown["status"]["appSecrets"] == ["OPENAI_API_KEY"]   # the model key reached the task's secrets
 
             done = await kubectl(api, config, "delete", "llmapp", "rags", "--timeout=90s", timeout=120)
             assert 'llmapp.llmops.dev "rags" deleted' in done.stdout

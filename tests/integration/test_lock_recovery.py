@@ -72,7 +72,7 @@ class Fixture:
             "state": self.key, "lock_id": lock_id, "ended": ended}))
 
     async def converge_again(self) -> Any:
-        return await converge(make_app(app={"desiredCount": 2}, generation=2), self.deps, self.previous)
+        return await converge(make_app(app={"healthCheckPath": "/healthz"}, generation=2), self.deps, self.previous)
 
     async def first(self) -> None:
         result = await converge(self.app, self.deps, Previous())

@@ -83,7 +83,7 @@ async def test_drift_and_resync_falling_due_during_a_spec_change_never_start_a_s
         assert terraform_log.commands().count("plan") >= 2
 
         terraform_hooks.pause("apply")
-        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 2}}})
+        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"healthCheckPath": "/healthz"}}})
         await terraform_hooks.wait("paused-apply")
         started = terraform_log.count()
         await asyncio.sleep(3.0)   # drift (1 s) and resync (1 s) fall due while generation 2 applies
@@ -168,7 +168,7 @@ async def test_teardown_after_a_restore_without_status_still_destroys(open_sandb
     async with open_sandbox() as sandbox:
         await sandbox.client.create(llmapp())
         await sandbox.client.wait_for(NS, "rags", is_ready)
-        assert len(sandbox.state()) == 6 and record_exists(sandbox)
+        assert len(sandbox.state()) == 7 and record_exists(sandbox)
 
         await wipe_status(sandbox)
         wiped = await sandbox.client.get(NS, "rags")

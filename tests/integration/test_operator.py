@@ -54,7 +54,7 @@ async def test_create_to_ready_with_url_conditions_and_events(
         assert status["observedGeneration"] == obj["metadata"]["generation"] == 1
         assert status["lastAppliedDigest"] == status["lastAttemptedDigest"]
         assert {key: status["plan"][key] for key in ("add", "change", "destroy", "replace", "pending")} == {
-            "add": 6, "change": 0, "destroy": 0, "replace": 0, "pending": False}
+            "add": 7, "change": 0, "destroy": 0, "replace": 0, "pending": False}
         for cond_type, expected in (
             ("Ready", "True"),
             ("Reconciling", "False"),
@@ -156,7 +156,7 @@ async def test_spec_change_reapplies_and_metadata_change_does_not(
         await asyncio.sleep(1.0)
         assert terraform_log.count() == runs
 
-        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 2}}})
+        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"healthCheckPath": "/healthz"}}})
         second = await sandbox.client.wait_for(NS, "rags", lambda o: is_ready(o) and o["metadata"]["generation"] == 2)
         assert second is not None
         assert second["status"]["observedGeneration"] == 2
@@ -235,16 +235,16 @@ async def test_spec_change_while_plan_runs_applies_the_new_generation(
         terraform_hooks.pause("plan")
         await sandbox.client.create(llmapp())
         await terraform_hooks.wait("paused-plan")
-        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 3}}})
+        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"env": {"MODEL": "gpt-4o"}}}})
         terraform_hooks.release("plan")
         obj = await sandbox.client.wait_for(NS, "rags", is_ready, timeout=60)
         assert obj is not None and obj["metadata"]["generation"] == 2
         assert obj["status"]["observedGeneration"] == 2
         key = state_key(sandbox.settings.state_key_prefix, NS, "rags")
-        assert_state_sound(sandbox.s3, sandbox.settings.state_bucket, key, expected_instances=6)
+        assert_state_sound(sandbox.s3, sandbox.settings.state_bucket, key, expected_instances=7)
         state = json.loads(sandbox.s3.get_object(Bucket=sandbox.settings.state_bucket, Key=key)["Body"].read())
-        service = next(r for r in state["resources"] if r["name"] == "ecs_service")
-        assert service["instances"][0]["attributes"]["input"]["value"]["desired_count"] == 3
+        revision = next(r for r in state["resources"] if r["name"] == "task_definition")
+        assert revision["instances"][0]["attributes"]["input"]["value"]["environment"] == {"MODEL": "gpt-4o"}
         assert terraform_log.commands().count("plan") >= 2
 
 
@@ -257,7 +257,7 @@ async def test_delete_with_orphan_policy_keeps_everything(
         await sandbox.client.delete(NS, "rags")
         await sandbox.client.wait_for(NS, "rags", lambda o: o is None)
         assert "destroy" not in terraform_log.commands()
-        assert len(sandbox.state()) == 6
+        assert len(sandbox.state()) == 7
 
 
 async def test_failing_destroy_keeps_finalizer_and_explains(
@@ -374,7 +374,7 @@ async def test_two_objects_converge_concurrently_with_separate_state(open_sandbo
             sandbox.client.wait_for(NS, "one", is_ready), sandbox.client.wait_for(NS, "two", is_ready)
         )
         assert one and two and one["status"]["url"] != two["status"]["url"]
-        assert len(sandbox.state("one")) == len(sandbox.state("two")) == 6
+        assert len(sandbox.state("one")) == len(sandbox.state("two")) == 7
 
 
 SECRET_VALUE = secret_for_tests("fake-openai-key-for-tests-7f3a9c1e5b2d")

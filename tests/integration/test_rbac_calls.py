@@ -66,7 +66,7 @@ async def test_operator_calls_match_the_chart_rbac(open_sandbox: SandboxFactory)
         ref = {"secretKeyRef": {"name": "openai", "key": "api-key"}}
         await sandbox.client.create(llmapp(app={"secrets": [{"name": "OPENAI_API_KEY", "valueFrom": ref}]}))
         await sandbox.client.wait_for(NS, "rags", is_ready)
-        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"desiredCount": 2}}})
+        await sandbox.client.patch(NS, "rags", {"spec": {"app": {"healthCheckPath": "/healthz"}}})
         await sandbox.client.wait_for(NS, "rags", lambda o: is_ready(o) and o["metadata"]["generation"] == 2)
         await sandbox.client.delete(NS, "rags")
         assert await sandbox.client.wait_for(NS, "rags", lambda o: o is None) is None

@@ -23,7 +23,7 @@ pytestmark = needs_terraform
 
 SANDBOX_RESOURCES = [
     "terraform_data.alb", "terraform_data.alb_logs_bucket", "terraform_data.deploy_role",
-    "terraform_data.ecr", "terraform_data.ecs_service", "terraform_data.vpc",
+    "terraform_data.ecr", "terraform_data.ecs_service", "terraform_data.task_definition", "terraform_data.vpc",
 ]
 
 
@@ -59,7 +59,7 @@ async def test_create_apply_outputs_url_and_state(deps: Deps, s3, settings, terr
     assert fields["outputs"]["ecs_cluster_name"].endswith("-cluster")
     plan_id = fields["plan"].pop("id")
     assert len(plan_id) == 16 and fields["plan"].pop("digest") == fields["lastAttemptedDigest"]
-    assert fields["plan"] == {"add": 6, "change": 0, "destroy": 0, "replace": 0, "pending": False}
+    assert fields["plan"] == {"add": 7, "change": 0, "destroy": 0, "replace": 0, "pending": False}
     assert fields["policy"] == {"violations": [], "waived": []}   # terraform_data resources: nothing to flag
     assert fields["lastAppliedDigest"] == fields["lastAttemptedDigest"]
     assert terraform_log.commands() == ["init", "plan", "show", "apply", "output"]
@@ -87,11 +87,13 @@ async def test_unchanged_resync_starts_no_terraform(deps: Deps, terraform_log: T
 
 async def test_spec_change_replans_and_reapplies(deps: Deps, s3, settings) -> None:
     first = await converge(make_app(), deps, Previous())
-    changed = make_app(app={"cpu": 2048, "memory": 4096, "desiredCount": 2}, generation=2)
+    changed = make_app(app={"cpu": 2048, "memory": 4096}, generation=2)
     second = await converge(changed, deps, after(Previous(), first))
 
     assert second.error is None, second.report.message
-    assert second.fields["plan"]["change"] == 1  # only the ECS service input changed
+    # Only the task definition changed, and like an ECS revision it is replaced, not updated.
+    assert {k: second.fields["plan"][k] for k in ("add", "change", "destroy", "replace")} == {
+        "add": 1, "change": 0, "destroy": 1, "replace": 1}
     assert second.fields["lastAppliedDigest"] != first.fields["lastAppliedDigest"]
     assert second.report.generation == 2
 
@@ -203,7 +205,7 @@ async def test_state_lock_held_by_another_run_is_transient(deps: Deps, s3, setti
             "Created": "2026-11-24T00:00:00Z", "Path": f"{settings.state_bucket}/{key}"}
     s3.put_object(Bucket=settings.state_bucket, Key=key + ".tflock", Body=json.dumps(lock).encode())
 
-    changed = make_app(app={"desiredCount": 3}, generation=2)
+    changed = make_app(app={"healthCheckPath": "/healthz"}, generation=2)
     blocked = await converge(changed, deps, after(Previous(), first))
     assert blocked.transient and blocked.report.reason == "StateLocked"
     assert blocked.report.outcome is Outcome.RETRYING

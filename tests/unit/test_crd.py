@@ -257,3 +257,17 @@ def test_a_status_write_with_an_undeclared_field_is_found() -> None:
     bad = {"phase": "Ready", "lastApplied": "d", "github": {"repo": "a/b"},
            "conditions": [{"type": "Ready", "status": "True", "observedGen": 1}]}
     assert undeclared(bad) == ["status.lastApplied", "status.github.repo", "status.conditions.observedGen"]
+
+
+@pytest.mark.parametrize(("app", "admitted", "says"), [
+    ({"rollout": "pipeline"}, True, ""),
+    ({"rollout": "operator", "image": "ghcr.io/acme/rags:1.2.0"}, True, ""),
+    ({"image": "ghcr.io/acme/rags:1.2.0"}, True, ""),                 # rollout unset: operator
+    ({"rollout": "pipeline", "image": "ghcr.io/acme/rags:1.2.0"}, False, "leave image empty"),
+    ({"rollout": "operator"}, False, "runs spec.app.image: set it"),
+])
+def test_the_rollout_and_the_image_agree_at_apply_time(app: dict[str, Any], admitted: bool, says: str) -> None:
+    spec = {**copy.deepcopy(BASE), "app": app}
+    server, model = server_verdict(spec), model_verdict(spec)
+    assert server[0] is model[0] is admitted, (server, model)
+    assert says in server[1] and says in model[1]

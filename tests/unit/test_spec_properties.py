@@ -23,7 +23,7 @@ CONTRACT = {
         "container_port",
         "task_cpu",
         "task_memory",
-        "desired_count",
+        "rollout",
         "health_check_path",
         "image",
         "app_environment",

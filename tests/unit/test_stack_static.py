@@ -22,7 +22,8 @@ SANDBOX = REPO / "terraform" / "sandbox"
 ALL_TF = sorted({*REPO.glob("terraform/**/*.tf"), *REPO.glob("tests/fixtures/terraform/**/*.tf")})
 MODULES = {"stack": STACK, "sandbox": SANDBOX}
 # Outputs the operator itself reads: status.url and the GitHub environment variables.
-OPERATOR_READS = {"url", "alb_dns", *GITHUB_VARIABLE_OUTPUTS.values()}
+OPERATOR_READS = {"url", "alb_dns", *GITHUB_VARIABLE_OUTPUTS.values(),
+                  "ecs_task_definition_arn", "target_group_arn", "container_port"}   # engine/rollout.py
 EXPECTED_MODULE_VERSIONS = {
     "terraform-aws-modules/vpc/aws": "6.6.0",
     "terraform-aws-modules/s3-bucket/aws": "5.15.4",
@@ -82,6 +83,12 @@ def test_renderer_matches_the_declared_variables() -> None:
 def test_every_output_the_operator_reads_is_declared() -> None:
     stack = load_module("stack", Settings().modules)
     assert stack.outputs >= OPERATOR_READS, OPERATOR_READS - stack.outputs
+
+
+def test_the_stack_readme_lists_every_output() -> None:
+    readme = (STACK / "README.md").read_text()
+    listed = set(re.findall(r"`([a-z_]+)`", readme[readme.index("Outputs:"):readme.index("What each spec field")]))
+    assert listed == set(load_module("stack", Settings().modules).outputs)
 
 
 def test_backend_is_s3_and_empty() -> None:

@@ -18,7 +18,7 @@ from llmapp_operator.config import Settings
 
 CONTRACT = {"name": True, "environment": True, "aws_region": True, "github_repository": True,
             "github_environment": True, "container_port": False, "task_cpu": False, "task_memory": False,
-            "desired_count": False, "health_check_path": False, "image": False, "app_environment": False,
+            "rollout": False, "health_check_path": False, "image": False, "app_environment": False,
             "app_secret_arns": False, "vpc_cidr": False, "az_count": False, "single_nat_gateway": False,
             "certificate_arn": False, "tags": False, "extra_knob": False}
 MODULE = ModuleInfo(name="stack", path=pathlib.Path("/m"), digest="d1", variables=CONTRACT,
@@ -70,7 +70,9 @@ def test_a_named_backend_with_dynamodb_and_an_endpoint() -> None:
 def test_digest_is_stable_and_sensitive_to_inputs() -> None:
     first = render(app(), SETTINGS, MODULE).digest
     assert render(app(), SETTINGS, MODULE).digest == first
-    assert render(app(app={"desiredCount": 2}), SETTINGS, MODULE).digest != first
+    assert render(app(app={"containerPort": 8080}), SETTINGS, MODULE).digest != first
+    # The task count is no Terraform input (the operator sets it through the ECS API): no plan for it.
+    assert render(app(app={"desiredCount": 2}), SETTINGS, MODULE).digest == first
     assert render(app(), SETTINGS, replace(MODULE, digest="d2")).digest != first
     assert render(app(), SETTINGS.updated(state_bucket="bucket-2"), MODULE).digest != first
     # Run knobs do not change what Terraform would produce: no re-apply for them.

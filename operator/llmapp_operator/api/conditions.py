@@ -29,11 +29,13 @@ RECONCILING = "Reconciling"
 STALLED = "Stalled"
 INFRA_APPLIED = "InfraApplied"
 GITHUB_SYNCED = "GitHubSynced"
+DEPLOYED = "Deployed"
 APP_HEALTHY = "AppHealthy"
 PLAN_PENDING = "PlanPending"
 DRIFTED = "Drifted"
 
-CONDITION_ORDER = (READY, RECONCILING, STALLED, INFRA_APPLIED, GITHUB_SYNCED, APP_HEALTHY, PLAN_PENDING, DRIFTED)
+CONDITION_ORDER = (READY, RECONCILING, STALLED, INFRA_APPLIED, GITHUB_SYNCED, DEPLOYED, APP_HEALTHY, PLAN_PENDING,
+                   DRIFTED)
 
 
 class Outcome(StrEnum):
@@ -91,6 +93,7 @@ class Report:
     infra_applied: bool | None = None      # None: unknown / untouched this pass
     github_synced: bool | None = None      # None: GitHub glue not configured
     step: str | None = None                # the step that failed or runs (init, plan, apply…)
+    deployed: tuple[bool, str, str] | None = None     # (runs what it should, reason, message); None: not looked at
     app_health: tuple[bool, str, str] | None = None   # (healthy, reason, message); None: not checked
     plan_pending: bool | None = None       # None: no plan made this pass
     drift: tuple[bool, str] | None = None  # (drifted, summary); None: no drift check this pass
@@ -158,6 +161,9 @@ def derive(
             else ("False", report.reason, report.message)
         )
 
+    if report.deployed is not None:
+        ok, reason, message = report.deployed
+        wanted[DEPLOYED] = ("True" if ok else "False", reason, message)
     if report.app_health is not None:
         healthy, reason, message = report.app_health
         wanted[APP_HEALTHY] = ("True" if healthy else "False", reason, message)
@@ -167,7 +173,7 @@ def derive(
     if report.drift is not None:
         drifted, summary = report.drift
         wanted[DRIFTED] = ("True", "DriftDetected", summary) if drifted else ("False", "NoDrift", summary)
-    for cond_type in (APP_HEALTHY, PLAN_PENDING, DRIFTED):
+    for cond_type in (DEPLOYED, APP_HEALTHY, PLAN_PENDING, DRIFTED):
         kept = old.get(cond_type)
         if cond_type not in wanted and kept is not None:   # not looked at this pass: unchanged
             wanted[cond_type] = (kept.status, kept.reason, kept.message)

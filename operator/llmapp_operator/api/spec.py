@@ -35,7 +35,9 @@ MODULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MODULE_VARIABLE_PATTERN = r"^[a-z_][a-z0-9_]*$"
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-VPC_CIDR_PATTERN = rf"^({_OCTET}\.){{3}}{_OCTET}/(1[6-9]|2[0-4])$"
+# /16 to /23: the stack cuts one public and one private subnet per AZ (up to 6 AZs) 4 bits below
+# the VPC, so a /23 gives /27 subnets, the smallest that leaves room for an ALB and NAT gateways.
+VPC_CIDR_PATTERN = rf"^({_OCTET}\.){{3}}{_OCTET}/(1[6-9]|2[0-3])$"
 IMAGE_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._/:@-]*)?$"
 RULE_ID_PATTERN = r"^(LLMAPP-[A-Z0-9-]+|CKV2?_[A-Z0-9_]+)$"   # built-in rules and Checkov checks
 
@@ -67,10 +69,11 @@ FARGATE_SIZES: Mapping[int, frozenset[int]] = {
 }
 
 # Module variables the operator sets from the spec: never settable through spec.terraform.vars.
+# spec.app.desiredCount is none: the operator sets it through the ECS API (docs/stack.md).
 STANDARD_VARIABLES = (
     "name", "environment", "aws_region", "github_repository", "github_environment", "container_port",
-    "task_cpu", "task_memory", "desired_count", "health_check_path", "image", "app_environment",
-    "app_secret_arns", "vpc_cidr", "az_count", "single_nat_gateway", "tags",
+    "task_cpu", "task_memory", "health_check_path", "image", "app_environment",
+    "app_secret_arns", "vpc_cidr", "az_count", "single_nat_gateway", "rollout", "tags",
 )
 # The variables of the built-in modules an object may set; generated from terraform/*/variables.tf
 # by `make crd` and checked against the modules by a test (platform modules are checked at run time).
@@ -228,10 +231,21 @@ class AppSpec(Model):
             field_path=".memory"),
         cel("!has(self.secrets) || !has(self.env) || self.secrets.all(s, !(s.name in self.env))",
             "an app secret's name is also in env", field_path=".secrets"),
+        cel("!has(self.rollout) || self.rollout != 'pipeline' || !has(self.image) || self.image == ''",
+            "rollout: pipeline lets the app's CD choose the image; leave image empty, or use rollout: operator",
+            field_path=".image"),
+        cel("!has(self.rollout) || self.rollout != 'operator' || (has(self.image) && self.image != '')",
+            "rollout: operator runs spec.app.image: set it (a tag or a digest)", field_path=".image"),
     ))
 
     image: Annotated[str, Field(max_length=512, pattern=IMAGE_PATTERN)] = ""
-    """Container image. Empty means the ECR repository the operator creates, pushed by the app's CI."""
+    """Container image (a tag or a digest) the operator deploys: set it for rollout: operator. Empty
+    (rollout: pipeline) means the app's CD deploys images it pushes to the ECR repository the operator creates."""
+    rollout: Literal["pipeline", "operator"] | None = None
+    """Who deploys new images. pipeline: the app's CD (it registers task definition revisions); the
+    operator never rolls them back or reports them as drift, and deploys its own changes with the image
+    that is running. operator: spec.app.image is what runs; a change rolls out with the ECS circuit
+    breaker. Unset: operator when image is set, else pipeline."""
     container_port: Annotated[int, Field(ge=1, le=65535)] = 8501
     """Port the container listens on (Streamlit serves on 8501)."""
     cpu: Annotated[Literal[256, 512, 1024, 2048, 4096, 8192, 16384], Field()] = 1024
@@ -239,7 +253,8 @@ class AppSpec(Model):
     memory: Annotated[int, Field(ge=512, le=122880)] = 2048
     """Fargate task memory in MiB; must be a valid combination with cpu."""
     desired_count: Annotated[int, Field(ge=0, le=100)] = 1
-    """Number of running tasks."""
+    """Number of running tasks. Set by the operator through the ECS API (the service module ignores
+    desired_count after creation); 0 tasks run until the image exists."""
     health_check_path: Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=1024)] = "/_stcore/health"
     """HTTP path the load balancer probes (Streamlit's is /_stcore/health)."""
     env: Annotated[dict[str, Annotated[str, Field(max_length=ENV_VALUE_LENGTH, description="The variable's value.")]],
@@ -250,6 +265,11 @@ class AppSpec(Model):
         list_type="map", list_map_keys=["name"]))] = Field(default_factory=list)
     """Secret environment variables. Values are read from Kubernetes Secrets and reach the task through
     AWS Secrets Manager, never through Terraform state, logs, Events or status."""
+
+    @property
+    def rollout_mode(self) -> Literal["pipeline", "operator"]:
+        """The rollout in effect: as set, or operator when an image is given."""
+        return self.rollout or ("operator" if self.image else "pipeline")
 
     @field_validator("env")
     @classmethod
@@ -265,6 +285,11 @@ class AppSpec(Model):
                 f"cpu={self.cpu} memory={self.memory} is not a Fargate task size; "
                 f"valid cpu values are {sorted(FARGATE_SIZES)} with matching memory"
             )
+        if self.rollout == "pipeline" and self.image:
+            raise ValueError("rollout: pipeline lets the app's CD choose the image; leave image empty, "
+                             "or use rollout: operator")
+        if self.rollout == "operator" and not self.image:
+            raise ValueError("rollout: operator runs spec.app.image: set it (a tag or a digest)")
         names = [secret.name for secret in self.secrets]
         check_unique("app secret", names)
         clash = sorted(set(names) & set(self.env))
@@ -277,7 +302,7 @@ class NetworkSpec(Model):
     """The VPC the app runs in."""
 
     vpc_cidr: Annotated[str, Field(max_length=18, pattern=VPC_CIDR_PATTERN)] = "10.0.0.0/16"
-    """CIDR block of the VPC (a /16 to /24)."""
+    """CIDR block of the VPC (a /16 to /23; subnets are 4 bits smaller)."""
     az_count: Annotated[int, Field(ge=2, le=6)] = 2
     """Number of availability zones (a public and a private subnet in each)."""
     single_nat_gateway: bool = True

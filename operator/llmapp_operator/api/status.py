@@ -98,6 +98,24 @@ class DriftStatus(StatusModel):
     """Address and action of each drifted resource (no values)."""
 
 
+class RolloutStatus(StatusModel):
+    """The ECS service as the operator last saw or set it (docs/stack.md, "Rollout")."""
+
+    mode: Literal["pipeline", "operator"] | None = None
+    """Who deploys images: the app's CD (pipeline) or the operator from spec.app.image (operator)."""
+    image: str | None = None
+    """The app image the service runs (or will run once it exists)."""
+    task_definition: str | None = None
+    """The task definition revision the service runs."""
+    requested: str | None = None
+    """The revision the operator deployed last; a service on another one after that was rolled back
+    (operator) or deployed by the app's CD (pipeline)."""
+    desired_count: Annotated[int | None, Field(json_schema_extra={"format": "int32"})] = None
+    """Tasks the service is set to run: spec.app.desiredCount, 0 while the image is missing."""
+    state: str | None = None
+    """rolloutState of the service's PRIMARY deployment (IN_PROGRESS, COMPLETED, FAILED)."""
+
+
 class Condition(StatusModel):
     """One condition."""
 
@@ -148,10 +166,12 @@ class LLMAppStatus(StatusModel):
     """Monthly cost estimate of the infrastructure after the last plan."""
     drift: DriftStatus | None = None
     """The last drift check."""
+    rollout: RolloutStatus | None = None
+    """What the ECS service runs, and how many tasks."""
     conditions: Annotated[list[Condition], Field(json_schema_extra=k8s(list_type="map", list_map_keys=["type"]))
                           ] = Field(default_factory=list)
-    """kstatus conditions: Ready, Reconciling, Stalled, InfraApplied, GitHubSynced, AppHealthy, PlanPending,
-    Drifted."""
+    """kstatus conditions: Ready, Reconciling, Stalled, InfraApplied, GitHubSynced, Deployed, AppHealthy,
+    PlanPending, Drifted."""
 
 
 def undeclared(patch: Mapping[str, Any], model: type[BaseModel] = LLMAppStatus, where: str = "status") -> list[str]:

@@ -12,7 +12,7 @@ import json
 import pathlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llmapp_operator.api.record import AppliedRecord
@@ -131,9 +131,11 @@ def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str,
         "container_port": spec.app.container_port,
         "task_cpu": spec.app.cpu,
         "task_memory": spec.app.memory,
-        "desired_count": spec.app.desired_count,
         "health_check_path": spec.app.health_check_path,
+        # rollout pipeline: empty here, so the digest never follows the CD's deploys; the image the
+        # service runs goes in just before a plan (`with_running_image`).
         "image": spec.app.image,
+        "rollout": spec.app.rollout_mode,
         "app_environment": dict(sorted(spec.app.env.items())),
         "app_secret_arns": dict(sorted(secret_arns.items())),
         "vpc_cidr": spec.network.vpc_cidr,
@@ -215,7 +217,7 @@ def render(
         namespace=app.ref.namespace,
         name=app.ref.name,
         review=ReviewOptions(region=app.spec.aws.region, policy_skip=tuple(app.spec.terraform.policy.skip),
-                             price_override=price_override),
+                             price_override=price_override, desired_tasks=app.spec.app.desired_count),
         role=grant.role,
     )
 
@@ -262,5 +264,14 @@ class ReviewOptions:
     region: str
     policy_skip: tuple[str, ...] = ()
     price_override: Mapping[str, Any] | None = None
+    desired_tasks: int | None = None
+    """Tasks the cost counts: spec.app.desiredCount. The operator sets it through the ECS API, so the
+    plan only shows the count the service had; None: the plan's count."""
 
 
+def with_running_image(ws: Workspace, image: str) -> Workspace:
+    """rollout pipeline: the image the service runs, for this plan only. The digest stays: a CD
+    deploy is not a change of the inputs."""
+    if not image or "image" not in ws.tfvars:
+        return ws
+    return replace(ws, tfvars={**ws.tfvars, "image": image})

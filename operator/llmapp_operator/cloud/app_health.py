@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,7 @@ from typing import IO, Any
 import botocore.exceptions
 
 from llmapp_operator.cloud.clients import aws_errors, client
+from llmapp_operator.cloud.ecs_service import describe_service, ecr_image_missing, images_of
 
 Doc = Mapping[str, Any]  # one item as boto3 returns it (a service, a task, a target health description)
 
@@ -55,7 +55,7 @@ def _check_blocking(region: str, cluster: str, service: str, endpoint_url: str |
                     unavailable="AppHealthUnavailable",
                     denied_hint="the operator's AWS identity may not read the service, its tasks and target groups"):
         ecs = client("ecs", region, endpoint_url)
-        found = _describe_service(ecs, cluster, service)
+        found = describe_service(ecs, cluster, service)
         if found is None:
             return judge(None)
         stopped: list[Doc] = []
@@ -63,8 +63,8 @@ def _check_blocking(region: str, cluster: str, service: str, endpoint_url: str |
         missing: list[str] = []
         if found.get("status") == "ACTIVE" and _running(found) < _desired(found):
             stopped = _stopped_tasks(ecs, cluster, service)
-            images = _images(ecs, _task_definition(found))
-            missing = [image for image in images if _ecr_image_missing(image, endpoint_url)]
+            images = [image for _, image in images_of(ecs, _task_definition(found))]
+            missing = [image for image in images if ecr_image_missing(image, endpoint_url)]
         verdict = judge(found, stopped_tasks=stopped, images=images, missing_images=missing)
         if verdict.reason != "Healthy":
             return verdict
@@ -258,57 +258,12 @@ def _short(text: str, limit: int = MESSAGE_LIMIT) -> str:
 # --- the reads (blocking: run in the worker thread) ---------------------------------------------------------
 
 
-def _describe_service(ecs: Any, cluster: str, service: str) -> Doc | None:
-    try:
-        found = ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
-    except botocore.exceptions.ClientError as exc:
-        # A missing cluster is a missing service (not yet applied, or destroyed), not an AWS outage.
-        if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
-            return None
-        raise
-    return found[0] if found else None  # a missing service comes back in `failures` (reason MISSING)
-
-
 def _stopped_tasks(ecs: Any, cluster: str, service: str) -> list[Doc]:
     arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED",
                           maxResults=STOPPED_TASKS_LOOKED_AT).get("taskArns", [])[:STOPPED_TASKS_LOOKED_AT]
     if not arns:
         return []
     return list(ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", []))
-
-
-def _images(ecs: Any, task_definition: str) -> list[str]:
-    if not task_definition:
-        return []
-    definition = ecs.describe_task_definition(taskDefinition=task_definition).get("taskDefinition", {})
-    return [str(c["image"]) for c in definition.get("containerDefinitions", []) if c.get("image")]
-
-
-_ECR_IMAGE = re.compile(r"^(?P<registry>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
-                        r"/(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[\w.-]+))?(?:@(?P<digest>[\w:]+))?$")
-
-
-def _ecr_image_missing(image: str, endpoint_url: str | None) -> bool:
-    """Whether ECR says this exact tag/digest was never pushed. Only private ECR images are checked.
-
-    Why ECR and not only the tasks: on a fresh service the stopped tasks that carry the pull error come
-    and go (ECS lists them for about an hour, and the first may not have failed yet), and moto starts
-    no tasks for a service at all; ECR's answer is the same on both. `describe_images` with `imageIds`
-    raises ImageNotFoundException for a missing tag on AWS and moto alike (listing a repository's images
-    would instead return an empty list, which says nothing about this tag). The check is a hint: any
-    other error (no ecr:DescribeImages permission, a repository elsewhere) means "cannot tell", never
-    a failed health check.
-    """
-    ref = _ECR_IMAGE.match(image)
-    if ref is None:
-        return False
-    image_id = {"imageDigest": ref["digest"]} if ref["digest"] else {"imageTag": ref["tag"] or "latest"}
-    ecr = client("ecr", ref["region"], endpoint_url)
-    try:
-        found = ecr.describe_images(registryId=ref["registry"], repositoryName=ref["repository"], imageIds=[image_id])
-    except botocore.exceptions.ClientError as exc:
-        return bool(exc.response.get("Error", {}).get("Code") == "ImageNotFoundException")
-    return not found.get("imageDetails")
 
 
 def _target_health(elbv2: Any, service: Doc) -> dict[str, Sequence[Doc] | None]:

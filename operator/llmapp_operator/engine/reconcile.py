@@ -21,8 +21,9 @@ from llmapp_operator.api.errors import PermanentError, ReconcileError, Transient
 from llmapp_operator.api.record import AppliedRecord, BackendRecord, GitHubRecord
 from llmapp_operator.api.spec import GitHubSecret, InvalidSpec, LLMApp, SecretValue
 from llmapp_operator.api.tenancy import Grant, TenantPolicy, grant
-from llmapp_operator.api.workspace import Workspace, render
+from llmapp_operator.api.workspace import Workspace, render, with_running_image
 from llmapp_operator.config import Settings
+from llmapp_operator.engine.rollout import RolloutResult, ServiceControl, roll_out, running_image
 from llmapp_operator.github.sync import DesiredGitHubState, GitHubSyncRecord, GitHubTarget, require_allowed_host
 from llmapp_operator.kube.secrets import SecretReader
 from llmapp_operator.kube.tenants import TenantSource, policies_of
@@ -108,6 +109,8 @@ class Deps:
     records: RecordPort | None = None
     tenants: TenantSource | None = None
     """The platform's tenant policies; None: the single-tenant default from the settings."""
+    service: ServiceControl | None = None
+    """The ECS service's task count and revision (cloud.ecs_service); None: left alone (the sandbox)."""
 
     async def policy_for(self, namespace: str) -> TenantPolicy:
         if self.tenants is not None:
@@ -138,6 +141,7 @@ class Previous:
     plan: Mapping[str, Any] = field(default_factory=dict)
     drift_checked_at: str | None = None
     state: str | None = None
+    rollout: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Previous:
@@ -153,6 +157,7 @@ class Previous:
             plan=dict(status.get("plan") or {}),
             drift_checked_at=(status.get("drift") or {}).get("checkedAt"),
             state=status.get("state"),
+            rollout=dict(status.get("rollout") or {}),
         )
 
 
@@ -182,13 +187,14 @@ def status_patch(previous: Previous, result: Result, now: str) -> dict[str, Any]
 
 
 def failed(app: LLMApp, exc: ReconcileError, redactor: Redactor, *, step: str, deleting: bool = False,
-           infra_applied: bool | None = None, github_synced: bool | None = None, **fields: Any) -> Result:
+           infra_applied: bool | None = None, github_synced: bool | None = None,
+           deployed: tuple[bool, str, str] | None = None, **fields: Any) -> Result:
     message = shorten(redactor.redact(exc.message))
     outcome = Outcome.RETRYING if isinstance(exc, TransientError) else Outcome.STALLED
     if deleting:
         outcome = Outcome.DELETING  # a failing teardown stays in Deleting and keeps retrying
     report = Report(outcome=outcome, reason=exc.reason, message=message, generation=app.ref.generation,
-                    infra_applied=infra_applied, github_synced=github_synced, step=step)
+                    infra_applied=infra_applied, github_synced=github_synced, step=step, deployed=deployed)
     return Result(report=report, fields={**fields, "lastError": message}, error=exc)
 
 
@@ -319,6 +325,8 @@ async def converge(
                 await progress(Report(Outcome.IN_PROGRESS, "Planning", "terraform init and plan",
                                       generation, step=step))
                 await runner.init(ws)
+                if approved is None:
+                    ws = await _with_running_image(app, deps, previous, ws)
                 plan = approved or await runner.plan(ws)
                 if approved is None:
                     fields.update(review_fields(plan))
@@ -369,10 +377,16 @@ async def converge(
             await deps.app_secrets.roll_service(app.spec.aws.region, str(outputs.get("ecs_cluster_name")),
                                                 str(outputs["ecs_service_name"]))
             message += "; app secrets rotated, service redeployed"
+        step = "rollout"
+        rolled = await _roll_out(app, deps, previous, outputs, applied_now=plan is not None)
+        if rolled is not None:
+            fields["rollout"] = rolled.status
+        # The GitHub environment before the rollout's verdict: a pipeline's first deploy needs its names.
         step = "github"
         github_status, moved = await _sync_github(app, deps, previous, outputs, ws)
         step = "health"
-        health = await _app_health(app, deps, outputs)
+        deployed = rolled.deployed if rolled is not None else None
+        health = await _app_health(app, deps, outputs) if deployed is None or deployed[0] else None
     except ReconcileError as exc:
         if step == "github":
             metrics.GITHUB_SYNC_FAILURES.labels(reason=exc.reason).inc()
@@ -383,16 +397,31 @@ async def converge(
     warnings = tuple(moved)
     synced = True if github_status is not None else None
     plan_pending = False if plan is not None else None
+    if rolled is not None and rolled.error is not None:
+        if rolled.replan:
+            fields.pop("lastAppliedDigest", None)   # the CD deployed meanwhile: plan again with its image
+        return failed(app, rolled.error, deps.redactor, step="rollout", infra_applied=True, github_synced=synced,
+                      deployed=rolled.deployed, **fields)
+    if deployed is not None and not deployed[0]:
+        # WaitingForImage (no tasks until it is pushed) or RollingOut: looked at again, not retried.
+        _, reason, detail = deployed
+        waiting = Waiting(detail, reason=reason, delay=deps.settings.app_health_recheck_seconds)
+        report = Report(Outcome.RETRYING, reason, detail, generation, infra_applied=True, github_synced=synced,
+                        step="image" if reason == "WaitingForImage" else "rollout", deployed=deployed,
+                        plan_pending=plan_pending, drift=drift)
+        return Result(report, fields, error=waiting, warnings=warnings)
     if health is not None and not health[0]:
         healthy, reason, detail = health
         waiting = Waiting(detail, reason=reason, delay=deps.settings.app_health_recheck_seconds)
         report = Report(Outcome.RETRYING, reason, detail, generation, infra_applied=True, github_synced=synced,
-                        step="health", app_health=health, plan_pending=plan_pending, drift=drift)
+                        step="health", deployed=deployed, app_health=health, plan_pending=plan_pending,
+                        drift=drift)
         return Result(report, fields, error=waiting, warnings=warnings)
     outcome = Outcome.APPLIED if plan is not None else Outcome.UNCHANGED
     reason = "Applied" if plan is not None else "UpToDate"
     return Result(Report(outcome, reason, message, generation, infra_applied=True, github_synced=synced,
-                         app_health=health, plan_pending=plan_pending, drift=drift), fields, warnings=warnings)
+                         deployed=deployed, app_health=health, plan_pending=plan_pending, drift=drift), fields,
+                  warnings=warnings)
 
 
 # -- approval and guardrails (pure) ---------------------------------------------------------------
@@ -494,6 +523,21 @@ def awaiting_approval(app: LLMApp, plan: PlanSummary, digest: str, holds: list[H
     fields = {**fields, "plan": {**plan_fields(plan, digest, pending=True), "reasons": texts,
                                  "destructive": destructive}}
     return Result(Report(Outcome.AWAITING_APPROVAL, reason, message, app.ref.generation, plan_pending=True), fields)
+
+
+async def _with_running_image(app: LLMApp, deps: Deps, previous: Previous, ws: Workspace) -> Workspace:
+    """rollout pipeline: plan with the image the service runs, so the CD's deploy is no change."""
+    if deps.service is None or app.spec.app.rollout_mode != "pipeline":
+        return ws
+    return with_running_image(ws, await running_image(deps.service, app.spec.aws.region, previous.outputs))
+
+
+async def _roll_out(app: LLMApp, deps: Deps, previous: Previous, outputs: Outputs, *,
+                    applied_now: bool) -> RolloutResult | None:
+    if deps.service is None:
+        return None
+    return await roll_out(deps.service, app.spec.aws.region, app.spec.app.rollout_mode, app.spec.app.desired_count,
+                          outputs, previous.rollout, applied_now=applied_now)
 
 
 async def _app_health(app: LLMApp, deps: Deps, outputs: Outputs) -> tuple[bool, str, str] | None:

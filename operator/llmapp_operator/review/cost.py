@@ -77,17 +77,20 @@ def _task_size(resources: list[Resource]) -> tuple[float, float]:
     return 1.0, 2.0
 
 
-def estimate_monthly_cost(plan: Mapping[str, Any], table: PriceTable) -> tuple[float, tuple[str, ...]]:
-    """(monthly total, line items) for what the plan leaves running; list prices, no free tier."""
+def estimate_monthly_cost(plan: Mapping[str, Any], table: PriceTable, *,
+                          tasks: int | None = None) -> tuple[float, tuple[str, ...]]:
+    """(monthly total, line items) for what the plan leaves running; list prices, no free tier.
+    `tasks`: the count per service the operator will set (the stack's service module ignores
+    desired_count after creation, so the plan shows the old count); None: the plan's count."""
     resources = resources_after(plan)
     price, hours = table.prices, HOURS_PER_MONTH
     lines: list[tuple[str, float]] = []
     vcpu, gb = _task_size(resources)
     for service in (r for r in resources if r.type == "aws_ecs_service"):
-        count = service.after.get("desired_count")
-        tasks = int(count) if isinstance(count, int) else 1
-        amount = tasks * hours * (vcpu * price["fargate_vcpu_hour"] + gb * price["fargate_gb_hour"])
-        lines.append((f"Fargate {tasks} task(s) x {vcpu:g} vCPU / {gb:g} GB", amount))
+        count = service.after.get("desired_count") if tasks is None else tasks
+        running = int(count) if isinstance(count, int) else 1
+        amount = running * hours * (vcpu * price["fargate_vcpu_hour"] + gb * price["fargate_gb_hour"])
+        lines.append((f"Fargate {running} task(s) x {vcpu:g} vCPU / {gb:g} GB", amount))
     types = Counter(r.type for r in resources)
     count = types["aws_lb"] + types["aws_alb"]
     if count:

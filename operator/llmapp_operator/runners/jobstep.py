@@ -62,8 +62,10 @@ def workspace_for(request: JobRequest, settings: Settings) -> Workspace:
 
 
 def review_options(data: Mapping[str, Any]) -> ReviewOptions:
+    tasks = data.get("desired_tasks")
     return ReviewOptions(region=str(data["region"]), policy_skip=tuple(data.get("policy_skip") or ()),
-                         price_override=data.get("price_override"))
+                         price_override=data.get("price_override"),
+                         desired_tasks=int(tasks) if tasks is not None else None)
 
 
 def reply(request: JobRequest, *, plan: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None,

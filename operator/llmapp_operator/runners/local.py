@@ -1,7 +1,8 @@
 """The local runner: Terraform as a child process of the operator.
 
 Each step runs `terraform` in its own process group with `-input=false -no-color`, a clean
-environment (only what the run needs), a per-step timeout and a shared plugin cache. Timeouts and
+environment (only what the run needs), a per-step timeout and a shared plugin cache (one `init` at a
+time per cache directory, across processes; see `plugin_cache_lock`). Timeouts and
 cancellation interrupt the whole group (SIGTERM, so Terraform can release its state lock, then
 SIGKILL) and never leave an orphan behind. Every message that leaves this module is redacted.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -18,7 +20,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,7 +31,13 @@ from llmapp_operator.cloud.sts import IDENTITY_VARIABLES, RoleSessions
 from llmapp_operator.config import Settings
 from llmapp_operator.obs import metrics
 from llmapp_operator.obs.redaction import REDACTOR, Redactor
-from llmapp_operator.review.checkov import checkov_findings, with_findings
+from llmapp_operator.review.checkov import (
+    checkov_arguments,
+    default_skips,
+    read_report,
+    read_waivers,
+    with_findings,
+)
 from llmapp_operator.review.verdict import review_plan
 from llmapp_operator.runners.base import Outputs, PlanSummary, plan_file_id, public_outputs, summarize_plan
 from llmapp_operator.runners.diagnostics import (
@@ -50,6 +58,10 @@ UNRELEASED_LOCK_MARKER = "Error releasing the state lock"
 JOURNAL_DIR = "runs"  # one <pid>.json per terraform process while it runs
 LOCK_POLL_SECONDS = 0.2  # how often a run's own lock is looked for, until it is seen
 LOCK_CLOCK_SLACK_SECONDS = 1.0  # Terraform's clock is ours (same host); this covers rounding
+DEPENDENCY_LOCK_FILE = ".terraform.lock.hcl"  # shipped beside a module: init uses it read-only
+INSTALLED_MODULES = pathlib.Path(".terraform", "modules")  # a module's pre-installed registry modules
+PLUGIN_CACHE_LOCK = ".llmapp-init.lock"  # in the plugin cache directory: held by the one init running
+PLUGIN_CACHE_POLL_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class Completed:
@@ -72,9 +84,12 @@ class LocalRunner:
 
     # -- the protocol ------------------------------------------------------------------------
     async def init(self, ws: Workspace) -> None:
-        await asyncio.to_thread(self._prepare, ws)
-        await self._run(ws, "init", ["init", "-input=false", "-no-color", "-reconfigure",
-                                     f"-backend-config=../{BACKEND_FILE}"])
+        locked = await asyncio.to_thread(self._prepare, ws)
+        args = ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=../{BACKEND_FILE}"]
+        if locked:  # the module ships its lock file: exactly those providers and checksums, never updated
+            args.append("-lockfile=readonly")
+        async with plugin_cache_lock(self.settings.plugin_cache_dir, ws.timeout_seconds):
+            await self._run(ws, "init", args)
 
     async def plan(self, ws: Workspace) -> PlanSummary:
         await self._push_errored_state(ws)
@@ -89,33 +104,39 @@ class LocalRunner:
         summary = summarize_plan(document, has_changes=done.code == 2)
         review = review_plan(document, ws.review) if ws.review is not None else None
         if review is not None and ws.review is not None and self.settings.checkov:
-            review = with_findings(review, await self._checkov(ws, shown.stdout), ws.review.policy_skip)
+            review = with_findings(review, await self._checkov(ws, shown.stdout, document), ws.review.policy_skip)
         return replace(summary, plan_id=plan_file_id(ws.module_dir / PLAN_FILE), review=review)
 
-    async def _checkov(self, ws: Workspace, plan_json: str) -> tuple[str, ...]:
-        """Checkov on the plan JSON, when the image has it (LLMAPP_CHECKOV). The JSON may hold
-        sensitive values: it lives in the private workspace only while Checkov reads it."""
+    async def _checkov(self, ws: Workspace, plan_json: str, document: Any) -> tuple[str, ...]:
+        """Checkov on the plan JSON, when the image has it (LLMAPP_CHECKOV), with the module's own
+        waivers as --skip-check. Fails closed (review/checkov.py): a run that did not check the plan
+        is PolicyCheckFailed, never "no findings". The JSON may hold sensitive values: it lives in the
+        private workspace only while Checkov reads it."""
+        skip = default_skips(read_waivers(ws.module.path), ws.tfvars)
         path = ws.directory / "tfplan.json"
         path.write_text(plan_json)
         try:
             process = await asyncio.create_subprocess_exec(
-                str(self.settings.checkov), "-f", str(path), "--framework", "terraform_plan", "-o", "json",
-                "--compact", "--quiet", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=self._environment(), start_new_session=True)
+                str(self.settings.checkov), *checkov_arguments(path, skip), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._environment(),
+                start_new_session=True)
             try:
-                stdout, _ = await asyncio.wait_for(process.communicate(), ws.timeout_seconds)
+                stdout, stderr = await asyncio.wait_for(process.communicate(), ws.timeout_seconds)
             except (TimeoutError, asyncio.CancelledError):
                 await asyncio.shield(self._stop_group(process))
                 raise
-        except (OSError, TimeoutError):
-            raise TransientError("checkov could not run on the plan", reason="PolicyCheckFailed") from None
+        except TimeoutError:
+            raise TransientError(f"checkov did not finish within {ws.timeout_seconds}s and was stopped; "
+                                 "the plan was not checked", reason="PolicyCheckFailed") from None
+        except OSError as exc:  # no such file, not executable
+            raise TransientError(f"checkov could not be started ({exc.strerror or type(exc).__name__}: "
+                                 f"LLMAPP_CHECKOV={self.settings.checkov}); the plan was not checked",
+                                 reason="PolicyCheckFailed") from None
         finally:
             path.unlink(missing_ok=True)
-        try:
-            return checkov_findings(json.loads(stdout or b"{}"))
-        except ValueError:  # exit 1 = failed checks; anything unreadable is a broken run, not a pass
-            raise TransientError(f"checkov exited {process.returncode} without a JSON report",
-                                 reason="PolicyCheckFailed") from None
+        lines = [line for line in ANSI_ESCAPE.sub("", stderr.decode(errors="replace")).splitlines() if line.strip()]
+        tail = self.redactor.redact(lines[-1].strip())[:200] if lines else ""
+        return read_report(process.returncode, stdout, document, stderr_tail=tail)
 
     async def apply(self, ws: Workspace, plan: PlanSummary) -> Outputs:
         if plan.has_changes:
@@ -146,12 +167,15 @@ class LocalRunner:
         await asyncio.to_thread(shutil.rmtree, self.settings.workdir / "workspaces" / uid, True)
 
     # -- workspace files ---------------------------------------------------------------------
-    def _prepare(self, ws: Workspace) -> None:
+    def _prepare(self, ws: Workspace) -> bool:
+        """The workspace's files; True when the module ships a dependency lock file."""
         ws.directory.mkdir(parents=True, exist_ok=True)
         self.settings.plugin_cache_dir.mkdir(parents=True, exist_ok=True)
         copy_module(ws.module.path, ws.module_dir)
+        _copy_installed_modules(ws.module.path, ws.module_dir)
         (ws.directory / TFVARS_FILE).write_text(json.dumps(ws.tfvars, indent=2, sort_keys=True))
         (ws.directory / BACKEND_FILE).write_text(ws.backend.as_tfbackend())
+        return _copy_lock_file(ws.module.path, ws.module_dir)
 
     def _lock_args(self, ws: Workspace) -> list[str]:
         return [f"-lock-timeout={ws.lock_timeout_seconds}s"]
@@ -357,6 +381,72 @@ class LocalRunner:
         for entry in retire:
             entry.unlink(missing_ok=True)
         return True
+
+
+# -- init: the module's lock file, its pre-installed modules, the plugin cache ------------------
+def _copy_lock_file(source: pathlib.Path, target: pathlib.Path) -> bool:
+    """The module's `.terraform.lock.hcl` into the workspace copy, when it ships one."""
+    lock = source / DEPENDENCY_LOCK_FILE
+    if not lock.is_file():
+        return False
+    content = lock.read_bytes()
+    copy = target / DEPENDENCY_LOCK_FILE
+    if not copy.is_file() or copy.read_bytes() != content:
+        copy.write_bytes(content)
+    return True
+
+
+def _copy_installed_modules(source: pathlib.Path, target: pathlib.Path) -> None:
+    """Registry modules installed beside the module (the image runs `terraform get` at build time)
+    go into the workspace as they are: `terraform init` then finds each call recorded in
+    `.terraform/modules/modules.json` at a version its constraint allows and downloads nothing.
+    Copied, not linked: init rewrites the manifest, and the image's copy is read-only."""
+    manifest = source / INSTALLED_MODULES / "modules.json"
+    if not manifest.is_file():
+        return
+    installed = target / INSTALLED_MODULES
+    current = installed / "modules.json"
+    if current.is_file() and current.read_bytes() == manifest.read_bytes():
+        return
+    # Into a sibling first, then renamed: a copy cut short never looks complete to the next init.
+    partial = installed.with_name(installed.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source / INSTALLED_MODULES, partial, symlinks=True)
+    shutil.rmtree(installed, ignore_errors=True)
+    partial.rename(installed)
+
+
+@contextlib.asynccontextmanager
+async def plugin_cache_lock(cache_dir: pathlib.Path, timeout_seconds: float) -> AsyncIterator[None]:
+    """Exclusive use of a shared TF_PLUGIN_CACHE_DIR for one `terraform init`.
+
+    HashiCorp's CLI configuration docs (Provider Plugin Cache): "The plugin cache directory is not
+    guaranteed to be concurrency safe. The provider installer's behavior in environments with
+    multiple terraform init calls is undefined." So inits that share a cache directory take turns,
+    whichever process they run in (replicas on one volume, several runners): an flock(2) on a file in
+    that directory, through a descriptor of its own per init (flock excludes other descriptors of
+    the same process too) that is not inherited by terraform. The kernel drops it when the holder
+    dies, so a killed process never leaves the cache locked. Waiting polls with LOCK_NB from the
+    event loop, which never blocks and leaves nothing behind when the wait is cancelled; after
+    `timeout_seconds` the wait gives up as a transient error."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Read-only is enough for flock: any process that may read the cache can take turns.
+    fd = os.open(cache_dir / PLUGIN_CACHE_LOCK, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TransientError(
+                        f"another terraform init held the plugin cache {cache_dir} for {timeout_seconds}s",
+                        reason="PluginCacheBusy") from None
+                await asyncio.sleep(PLUGIN_CACHE_POLL_SECONDS)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _process_alive(pid: int) -> bool:
