@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # A CLI config that exists (an environment may name a missing one, and terraform then warns on every call).
 export TF_CLI_CONFIG_FILE := $(if $(wildcard $(TF_CLI_CONFIG_FILE)),$(TF_CLI_CONFIG_FILE),$(CURDIR)/.venv/terraformrc)
 
-.PHONY: help install demo test unit integration lint crd chart run install-crd bench soak e2e-aws lock e2e-kind clean
+.PHONY: help install demo sandbox test unit integration lint crd chart run install-crd bench soak e2e-aws lock e2e-kind clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ install: $(STAMP)  ## create .venv and install the operator with its test tools
 demo: $(STAMP)  ## the whole lifecycle on the embedded sandbox (no cluster, no cloud)
 	$(PY) -m llmapp_sandbox demo
 
+sandbox: $(STAMP)  ## keep the sandbox running for the real kubectl; writes .sandbox/kubeconfig (Ctrl-C stops it)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m llmapp_sandbox sandbox --dir .sandbox
+
 test: lint  ## lint, then every test (what CI runs)
 	$(PY) -m pytest
 
@@ -44,7 +47,8 @@ lint: $(STAMP)  ## ruff, mypy, import contracts, terraform fmt, the CRD generate
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform tests/fixtures; \
 	  else echo "terraform not on PATH: skipping terraform fmt -check"; fi
 
-crd: $(STAMP)  ## write crds/llmapp.yaml (and the chart's copy) from the spec and status models
+crd: $(STAMP)  ## write api/regions.py (botocore's regions), then crds/llmapp.yaml and the chart's copy from the models
+	$(PY) scripts/gen_regions.py
 	$(PY) scripts/gen_crd.py
 
 chart: $(STAMP)  ## lint the Helm chart and render it to build/chart/ (Helm's engine via helm-python-sdk)

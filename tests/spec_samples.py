@@ -4,9 +4,12 @@ generated specs near every bound (valid and invalid), for the agreement property
 from __future__ import annotations
 
 import copy
+import functools
+import re
 import string
 from typing import Any
 
+import yaml
 from hypothesis import strategies as st
 
 from llmapp_operator.api import spec as api
@@ -167,3 +170,149 @@ def near_bound_specs(draw: st.DrawFn) -> dict[str, Any]:
         path, options = FIELD_VALUES[index]
         set_path(spec, path, draw(st.sampled_from(options)))
     return spec
+
+
+# -- specs generated from the CRD's own schema -------------------------------------------------------
+# The strategy is read from crds/llmapp.yaml (openAPIV3Schema.properties.spec), so a field, bound or
+# pattern added to the models reaches the generated specs with no change here. hypothesis-jsonschema
+# generates the leaves (strings from their patterns and lengths, numbers within their bounds, enums);
+# objects, maps and lists are composed here from the schema's properties: hypothesis-jsonschema 0.23.1's
+# own object strategy calls a private Hypothesis API that current Hypothesis no longer has
+# (AttributeError: 'many' object has no attribute 'more' with Hypothesis 6.170).
+CAP_LENGTH = 40   # strings, lists and maps are generated shorter than their bounds: fast, still valid
+CAP_ITEMS = 3
+
+
+@functools.cache
+def _crd_schema() -> dict[str, Any]:
+    from tests.conftest import REPO
+
+    crd = yaml.safe_load((REPO / "crds" / "llmapp.yaml").read_text())
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def crd_schema() -> dict[str, Any]:
+    """The committed CRD's openAPIV3Schema (a copy)."""
+    return copy.deepcopy(_crd_schema())
+
+
+def as_json_schema(node: Any, *, caps: bool = False) -> Any:
+    """A structural OpenAPI v3 schema as plain JSON Schema (draft 4), for jsonschema and
+    hypothesis-jsonschema: the `x-kubernetes-*` extensions stripped, and what they change about
+    validity translated. An object with properties takes no others (the API server's strict field
+    validation refuses them); `caps` shortens every bound to CAP_LENGTH / CAP_ITEMS for generation."""
+    if isinstance(node, list):
+        return [as_json_schema(item, caps=caps) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: as_json_schema(value, caps=caps) for key, value in node.items()
+           if not key.startswith("x-kubernetes-") and key not in ("description", "default")}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if (out.get("type") == "object" and "properties" in out and "additionalProperties" not in out
+            and not node.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    if node.get("x-kubernetes-list-type") == "set":
+        out["uniqueItems"] = True
+    if caps:
+        for key, cap in (("maxLength", CAP_LENGTH), ("maxItems", CAP_ITEMS), ("maxProperties", CAP_ITEMS)):
+            if key in out:
+                out[key] = min(out[key], cap)
+    return out
+
+
+def _rules(node: dict[str, Any]) -> list[str]:
+    return [entry["rule"] for entry in node.get("x-kubernetes-validations", [])]
+
+
+def _map_keys(node: dict[str, Any], allowed: list[str] | None) -> st.SearchStrategy[str]:
+    """Map keys as the map's CEL rule says: `self.all(k, k.matches(P) && size(k) <= N &&
+    !k.upperAscii().startsWith(X))`, or one of the names the parent's `self.<map>.all(k, k in [...])`
+    allows."""
+    if allowed is not None:
+        return st.sampled_from(allowed)
+    from hypothesis_jsonschema import from_schema
+
+    key: dict[str, Any] = {"type": "string", "maxLength": CAP_LENGTH}
+    prefixes: list[str] = []
+    for rule in _rules(node):
+        if match := re.search(r"k\.matches\('([^']*)'\)", rule):
+            key["pattern"] = match.group(1)
+        if match := re.search(r"size\(k\) <= (\d+)", rule):
+            key["maxLength"] = min(int(match.group(1)), CAP_LENGTH)
+        prefixes += re.findall(r"!k\.upperAscii\(\)\.startsWith\('([^']*)'\)", rule)
+    strategy = from_schema(key)
+    if prefixes:
+        strategy = strategy.filter(lambda k: not k.upper().startswith(tuple(prefixes)))
+    return strategy
+
+
+def _allowed_keys(node: dict[str, Any], field: str) -> list[str] | None:
+    for rule in _rules(node):
+        if match := re.search(rf"self\.{field}\.all\(k, k in \[([^\]]*)\]\)", rule):
+            return re.findall(r"'([^']*)'", match.group(1))
+    return None
+
+
+def schema_strategy(node: dict[str, Any], path: str = "", *,
+                    allowed_keys: list[str] | None = None) -> st.SearchStrategy[Any]:
+    """Values the schema `node` (at `path`, e.g. `.app`) admits, CEL rules aside (see CEL_AS_STRATEGY)."""
+    from hypothesis_jsonschema import from_schema
+
+    kind = node.get("type")
+    strategy: st.SearchStrategy[Any]
+    if kind == "object" and "properties" in node:
+        children = {name: schema_strategy(child, f"{path}.{name}", allowed_keys=_allowed_keys(node, name))
+                    for name, child in node["properties"].items()}
+        required = set(node.get("required", []))
+        strategy = st.fixed_dictionaries({n: s for n, s in children.items() if n in required},
+                                         optional={n: s for n, s in children.items() if n not in required})
+    elif kind == "object" and isinstance(node.get("additionalProperties"), dict):
+        strategy = st.dictionaries(_map_keys(node, allowed_keys),
+                                   schema_strategy(node["additionalProperties"], path + "{}"),
+                                   max_size=min(node.get("maxProperties", CAP_ITEMS), CAP_ITEMS))
+    elif kind == "array":
+        unique_by = None
+        if node.get("x-kubernetes-list-type") == "map":
+            keys = node["x-kubernetes-list-map-keys"]
+            unique_by = lambda item: tuple(item.get(k) for k in keys)  # noqa: E731
+        strategy = st.lists(schema_strategy(node["items"], path + "[]"), min_size=node.get("minItems", 0),
+                            max_size=min(node.get("maxItems", CAP_ITEMS), CAP_ITEMS), unique_by=unique_by,
+                            unique=node.get("x-kubernetes-list-type") == "set")
+    else:
+        strategy = from_schema(as_json_schema(node, caps=True))
+    if path in CEL_AS_STRATEGY:
+        strategy = CEL_AS_STRATEGY[path](strategy)
+    return strategy
+
+
+_FARGATE_PAIRS = sorted((cpu, memory) for cpu, sizes in api.FARGATE_SIZES.items() for memory in sizes)
+
+
+def _fargate_sizes(apps: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """The app's Fargate rule (generated from FARGATE_SIZES): 9 in 10 apps whose cpu and memory are no
+    Fargate size get one instead, so that sizes other than the defaults reach rendering; the rest stay
+    refused. A cpu or memory alone is left to the rule (with the other's default)."""
+    @st.composite
+    def sized(draw: st.DrawFn) -> dict[str, Any]:
+        app = draw(apps)
+        if ("cpu" in app and "memory" in app and app["memory"] not in api.FARGATE_SIZES[app["cpu"]]
+                and draw(st.integers(0, 9))):
+            app["cpu"], app["memory"] = draw(st.sampled_from(_FARGATE_PAIRS))
+        return app
+
+    return sized()
+
+
+# CEL rules the schema's keywords cannot say and that would refuse most examples, as strategy
+# transforms by path. The map-key rules and the `k in [...]` lists are read from the rules themselves
+# (`_map_keys`); the other rules (rollout/image, durations, case-insensitive names, backendRef and
+# backend together, ...) are left to refuse the examples that break them.
+CEL_AS_STRATEGY = {".app": _fargate_sizes}
+
+
+@functools.cache
+def crd_specs() -> st.SearchStrategy[dict[str, Any]]:
+    """Specs the CRD's schema admits (most of them its CEL rules too), from crds/llmapp.yaml."""
+    return schema_strategy(_crd_schema()["properties"]["spec"])

@@ -70,6 +70,16 @@ def get_events(events: list[dict[str, Any]]) -> str:
     return table(rows)
 
 
+async def create_example_secrets(client: ApiClient, namespace: str, name: str) -> None:
+    """The Secrets examples/llmapp.yaml refers to (sandbox values), with the app's consent annotation."""
+    for secret, key, value in (("github-token", "token", SANDBOX_GITHUB_TOKEN),
+                               ("openai", "api-key", SANDBOX_OPENAI_KEY)):
+        await client.create({"apiVersion": "v1", "kind": "Secret",
+                             "metadata": {"name": secret, "namespace": namespace,
+                                          "annotations": {"llmops.dev/allowed-llmapps": name}},
+                             "data": {key: base64.b64encode(value.encode()).decode()}})
+
+
 def sandbox_settings(workdir: pathlib.Path, endpoint: str, namespace: str) -> Settings:
     # The sandbox module stands in for the AWS stack under the stack's own name, so the example
     # is applied exactly as a user would apply it.
@@ -115,12 +125,7 @@ async def demo(workdir: pathlib.Path) -> int:
                 say(f"\n$ kubectl -n {namespace} create secret generic github-token --from-literal=token=…")
                 say(f"$ kubectl -n {namespace} create secret generic openai --from-literal=api-key=…")
                 say(f"$ kubectl -n {namespace} annotate secret github-token openai llmops.dev/allowed-llmapps={name}")
-                for secret, key, value in (("github-token", "token", SANDBOX_GITHUB_TOKEN),
-                                           ("openai", "api-key", SANDBOX_OPENAI_KEY)):
-                    await client.create({"apiVersion": "v1", "kind": "Secret",
-                                         "metadata": {"name": secret, "namespace": namespace,
-                                                      "annotations": {"llmops.dev/allowed-llmapps": name}},
-                                         "data": {key: base64.b64encode(value.encode()).decode()}})
+                await create_example_secrets(client, namespace, name)
                 # The only change to the example: GitHub is the local emulator, not api.github.com.
                 app["spec"]["github"]["apiUrl"] = github_url
                 say(f"\n$ kubectl apply -f examples/llmapp.yaml      # with spec.github.apiUrl={github_url}")

@@ -138,7 +138,8 @@ async def test_metrics_are_served_and_follow_what_happened(open_sandbox: Sandbox
 
     assert grew("llmapp_terraform_step_duration_seconds_count", step="apply", outcome="ok") == 1
     assert grew("llmapp_terraform_step_duration_seconds_count", step="plan", outcome="ok") == 1
-    assert grew("llmapp_reconcile_duration_seconds_count", handler="reconcile", outcome="Applied") == 1
+    assert grew("llmapp_reconcile_duration_seconds_count", handler="reconcile", trigger="observed",
+                outcome="applied") == 1
     assert after[("llmapp_objects", (("phase", "Ready"),))] >= 1
     assert after[("llmapp_terraform_runs_in_flight", ())] == 0
 
@@ -312,15 +313,21 @@ async def test_invalid_spec_stalls_with_event_and_no_retry_storm(
         events = await wait_events(sandbox, "rags", "InvalidSpec")
         assert any(e["type"] == "Warning" for e in events)
 
+        def patches() -> int:
+            return sum(n for (verb, plural, _), n in sandbox.api.server.request_counts.items()
+                       if plural == "llmapps" and verb.lower() == "patch")
+
+        # The first pass's own writes (status, Kopf's annotations) may land late on a busy machine:
+        # wait until the object is quiet, then no retry loop may touch it.
+        for _ in range(20):
+            sandbox.api.server.reset_counts()
+            await asyncio.sleep(0.5)
+            if patches() == 0:
+                break
         sandbox.api.server.reset_counts()
         await asyncio.sleep(2.0)
         assert terraform_log.count() == 0
-        patches = sum(
-            n
-            for (verb, plural, _), n in sandbox.api.server.request_counts.items()
-            if plural == "llmapps" and verb.lower() == "patch"
-        )
-        assert patches == 0  # no retry loop touching the object
+        assert patches() == 0  # no retry loop touching the object
 
         # Fixing the spec recovers without any other action.
         await sandbox.client.patch(NS, "rags", {"spec": {"app": {"memory": 2048}}})

@@ -4,9 +4,12 @@ counts real failures, a spec change that ends a backoff, a teardown that waits f
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 from llmapp_operator.api.conditions import Outcome, Report
 from llmapp_operator.api.errors import PermanentError, TransientError, Waiting
@@ -224,3 +227,53 @@ def test_jitter_spreads_objects_and_is_fixed_per_object() -> None:
     assert all(0 <= value < 0.1 for value in values.values())
     assert len({round(value, 3) for value in values.values()}) > 60   # of at most 100 (3 decimals)
     assert jitter("uid-1", "drift") == jitter("uid-1", "drift") != jitter("uid-1", "resync")
+
+
+# -- an unexpected exception: said in status, a Warning Event and the log, redacted; retried -------------
+UNEXPECTED_SECRET = "pw-" + "internal-error-fixture-0042"
+
+
+def raising(generation: int) -> Outcome_:
+    raise KeyError(f"answer without 'Items' for request {{'SecretString': '{UNEXPECTED_SECRET}'}}")
+
+
+async def test_an_unexpected_exception_becomes_an_internal_error_redacted_and_retried(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from llmapp_operator.obs.redaction import REDACTOR
+
+    REDACTOR.register([UNEXPECTED_SECRET])   # as the operator does with every value it reads from a Secret
+    recorder, publisher = Recorder([raising]), Publisher()
+    slow = SETTINGS.updated(retry_base_seconds=30, retry_max_seconds=60)
+    scheduler = Scheduler(slow, recorder.run, recorder.teardown, publisher)
+    with caplog.at_level(logging.ERROR, logger="llmapp_operator.worker"):
+        scheduler.observe(body(1))
+        await settle(recorder, 1)
+        await asyncio.sleep(0.05)
+    (result,) = publisher.finals
+    assert result.report.reason == "InternalError" and result.report.outcome is Outcome.RETRYING
+    assert result.error is not None and result.transient   # the publisher posts a Warning for an error
+    assert result.report.message.startswith("unexpected KeyError: ") and "\n" not in result.report.message
+    assert result.fields["lastError"] == result.report.message
+    assert UNEXPECTED_SECRET not in result.report.message
+    state = scheduler.objects["u1"]
+    assert state.failures == 1 and Reason.RETRY in state.due and state.handled_generation == 1
+    assert "pass of ns/a failed unexpectedly" in caplog.text and "Traceback" in caplog.text
+    assert "answer without 'Items'" in caplog.text and UNEXPECTED_SECRET not in caplog.text
+    scheduler.observe(body(2))   # a fix acts at once, as after any failure
+    await settle(recorder, 2)
+    assert recorder.calls[-1] == (frozenset({Reason.SPEC}), 2) and publisher.finals[-1].report.reason == "Applied"
+    await scheduler.stop(1)
+
+
+async def test_an_unexpected_teardown_exception_is_published_and_still_raised() -> None:
+    recorder, publisher = Recorder(), Publisher()
+
+    async def teardown(body: Mapping[str, Any]) -> Outcome_:
+        raise RuntimeError("boom")
+
+    scheduler = Scheduler(SETTINGS, recorder.run, teardown, publisher)
+    with pytest.raises(RuntimeError):
+        await scheduler.teardown(deleting(1))
+    (result,) = publisher.finals
+    assert result.report.outcome is Outcome.DELETING and result.report.reason == "InternalError"
+    assert result.report.message.startswith("unexpected RuntimeError: boom") and "u1" in scheduler.objects

@@ -7,6 +7,14 @@ they reach status, Events and logs.
 
 from __future__ import annotations
 
+# Reasons of the failures users hit most, named once (cloud/clients.py, runners/diagnostics.py and
+# engine/worker.py raise them; the README's troubleshooting table says what to do about each).
+CREDENTIALS_MISSING = "AwsCredentialsMissing"   # the credential chain found nothing: permanent
+CREDENTIALS_EXPIRED = "AwsCredentialsExpired"   # permanent; a tenant role's session is retried
+CREDENTIALS_INVALID = "AwsCredentialsInvalid"   # unknown key, wrong secret, refused web identity
+QUOTA_EXCEEDED = "QuotaExceeded"                # an AWS quota (not a rate limit): permanent
+INTERNAL_ERROR = "InternalError"                # an exception that is not a ReconcileError: retried
+
 
 class ReconcileError(Exception):
     """Base of the operator's own errors. `reason` is a CamelCase condition reason."""

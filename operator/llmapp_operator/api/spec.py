@@ -14,6 +14,7 @@ object): see SPEC_BYTES_BUDGET and its test. Pure: no I/O.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -21,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from llmapp_operator.api.regions import REGIONS
 
 # -- patterns (RE2-compatible: the API server evaluates them with Go's regexp) ---------------------
 # GitHub: owner 1-39 chars of [A-Za-z0-9-], repository of [A-Za-z0-9._-]; "." and ".." are not names.
@@ -30,6 +33,9 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A Kubernetes object name (DNS-1123 subdomain) and a Secret data key (IsConfigMapKey).
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+# What RE2 (the API server) means by \s; Python's and Rust's \s also match Unicode spaces and \v,
+# so a pattern with \s would let the server admit what the operator refuses. Spelled out instead.
+RE2_SPACE = r"\t\n\f\r "
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
 MODULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MODULE_VARIABLE_PATTERN = r"^[a-z_][a-z0-9_]*$"
@@ -206,10 +212,50 @@ class GitHubSecret(Model):
 class AwsSpec(Model):
     """Where in AWS the app runs. Credentials come from the operator's identity, never from the spec."""
 
-    region: Annotated[str, Field(max_length=32, pattern=REGION_PATTERN, json_schema_extra=k8s(
-        cel("self == oldSelf", "spec.aws.region is immutable: the infrastructure lives in its region; "
-                               "create a new LLMApp for another region")))]
+    # One of the regions botocore knows (api/regions.py, generated from its partition data): the CRD
+    # says it as an `enum`, so `kubectl apply` refuses `us-esat-1` and names the field; the validator
+    # says the same to objects that skipped admission, with the nearest known region.
+    region: Annotated[str, Field(max_length=32, pattern=REGION_PATTERN, json_schema_extra={
+        "enum": list(REGIONS),
+        **k8s(cel("self == oldSelf", "spec.aws.region is immutable: the infrastructure lives in its region; "
+                                     "create a new LLMApp for another region"))})]
     """AWS region, e.g. us-east-1. Immutable."""
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        check_region(region)
+        return region
+
+
+def check_region(region: str) -> None:
+    """A region AWS has, or a ValueError that says the nearest one (never the value itself)."""
+    if region in REGIONS:
+        return
+    nearest = nearest_region(region)
+    hint = f"did you mean {nearest}?" if nearest else "e.g. us-east-1"
+    raise ValueError(f"not an AWS region botocore knows ({len(REGIONS)} regions in all partitions): {hint}")
+
+
+def nearest_region(text: str, most_edits: int = 3) -> str | None:
+    """The known region fewest typing slips away (a swap of two neighbours counts one, so
+    `us-esat-1` is `us-east-1`, not `us-west-1`); ties go to the most similar by difflib."""
+    scored = [(_edits(text, region), -difflib.SequenceMatcher(None, text, region).ratio(), region)
+              for region in REGIONS]
+    edits, _, region = min(scored)
+    return region if edits <= most_edits else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    rows = [list(range(len(b) + 1))] + [[i] + [0] * len(b) for i in range(1, len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[len(a)][len(b)]
 
 
 _FARGATE_RULE = " || ".join(
@@ -255,7 +301,7 @@ class AppSpec(Model):
     desired_count: Annotated[int, Field(ge=0, le=100)] = 1
     """Number of running tasks. Set by the operator through the ECS API (the service module ignores
     desired_count after creation); 0 tasks run until the image exists."""
-    health_check_path: Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=1024)] = "/_stcore/health"
+    health_check_path: Annotated[str, Field(pattern=rf"^/[^{RE2_SPACE}]*$", max_length=1024)] = "/_stcore/health"
     """HTTP path the load balancer probes (Streamlit's is /_stcore/health)."""
     env: Annotated[dict[str, Annotated[str, Field(max_length=ENV_VALUE_LENGTH, description="The variable's value.")]],
                    Field(max_length=ENV_ENTRIES, json_schema_extra=_map_rules("env", values_total=ENV_VALUES_TOTAL))
@@ -324,7 +370,8 @@ class GitHubSpec(Model):
     """Repository as owner/name."""
     environment: Annotated[str | None, Field(max_length=63, pattern=ENVIRONMENT_PATTERN)] = None
     """GitHub environment name; defaults to spec.environment."""
-    api_url: Annotated[str, Field(max_length=512, pattern=r"^https://[^\s/]+(/[^\s]*)?$")] = "https://api.github.com"
+    api_url: Annotated[str, Field(max_length=512, pattern=rf"^https://[^{RE2_SPACE}/]+(/[^{RE2_SPACE}]*)?$")
+                       ] = "https://api.github.com"
     """GitHub API URL, https only; for GitHub Enterprise Server https://HOST/api/v3 (the host must be on the
     operator's list, LLMAPP_GITHUB_HOSTS)."""
     token_secret_ref: SecretKeyRef | None = None

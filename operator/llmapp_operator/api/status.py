@@ -67,6 +67,8 @@ class PlanStatus(StatusModel):
     """Why the plan waits (approval required, destructive change, cost limit)."""
     destructive: list[Entry] = Field(default_factory=list)
     """Addresses of protected resources the plan would destroy or replace."""
+    resources: list[Entry] = Field(default_factory=list)
+    """A held plan's resource changes, "address: action" (addresses only, no values; at most 100)."""
 
 
 class PolicyStatus(StatusModel):
@@ -87,6 +89,8 @@ class CostStatus(StatusModel):
     """Currency of the estimate."""
     price_table_date: str | None = None
     """Date of the price table used."""
+    lines: list[Entry] = Field(default_factory=list)
+    """The estimate's line items ("Fargate 2 task(s) x 1 vCPU / 2 GB: 72.08 USD")."""
 
 
 class DriftStatus(StatusModel):
@@ -150,6 +154,9 @@ class LLMAppStatus(StatusModel):
     """Digest of the inputs of the last successful apply; equal inputs start no Terraform process."""
     last_error: str | None = None
     """The last failure, redacted and shortened."""
+    handled_request: str | None = None
+    """The llmops.dev/reconcile-requested-at value the last finished pass saw (`kubectl llmapp
+    reconcile --wait` waits for its own)."""
     state: str | None = None
     """Where this object's Terraform state is (s3://bucket/key), from its first run on: a tenant
     policy that later puts it elsewhere stalls the object (BackendChanged) instead of building a

@@ -3,7 +3,6 @@ folded into it, and the teardown. Imports no kopf."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,10 +39,8 @@ async def run_pass(deps: Deps, body: Mapping[str, Any], reasons: frozenset[Reaso
         return Result(Report(Outcome.UNCHANGED, "UpToDate", "infrastructure matches the spec", generation,
                              infra_applied=True))
     drift_check = Reason.DRIFT in reasons and not app.spec.suspend
-    started = time.monotonic()
+    # The pass's duration and outcome are recorded by the worker (engine/worker.py), for every pass.
     result = await converge(app, deps, previous, progress, drift_check=drift_check)
-    metrics.RECONCILE_SECONDS.labels(handler="reconcile", outcome=result.report.outcome.value).observe(
-        time.monotonic() - started)
     if drift_check and result.report.drift is not None:
         remediated = result.report.outcome is Outcome.APPLIED
         metrics.DRIFT_CHECKS.labels(result="drifted" if result.report.drift[0]
@@ -52,8 +49,4 @@ async def run_pass(deps: Deps, body: Mapping[str, Any], reasons: frozenset[Reaso
 
 
 async def run_teardown(deps: Deps, body: Mapping[str, Any]) -> Result:
-    started = time.monotonic()
-    result = await teardown_module.teardown(body, deps)
-    metrics.RECONCILE_SECONDS.labels(handler="teardown", outcome="ok" if result.error is None else "error").observe(
-        time.monotonic() - started)
-    return result
+    return await teardown_module.teardown(body, deps)

@@ -217,6 +217,9 @@ def workspace_of(app: LLMApp, deps: Deps, grant: Grant, secret_arns: Mapping[str
         raise PermanentError(str(exc), reason="InvalidSpec") from None
 
 
+HELD_PLAN_RESOURCES = 100   # status.plan.resources of a held plan: what `kubectl llmapp plan show` lists
+
+
 def plan_fields(plan: PlanSummary, digest: str, *, pending: bool) -> dict[str, Any]:
     """status.plan: the counts, the id to approve, and the inputs the plan was made from."""
     return {"add": plan.add, "change": plan.change, "destroy": plan.destroy, "replace": plan.replace,
@@ -494,7 +497,7 @@ def review_fields(plan: PlanSummary) -> dict[str, Any]:
     fields: dict[str, Any] = {"policy": {"violations": list(review.violations), "waived": list(review.waived)}}
     if review.monthly_cost is not None:
         fields["cost"] = {"monthlyEstimate": review.monthly_cost, "currency": review.currency,
-                          "priceTableDate": review.price_table_date}
+                          "priceTableDate": review.price_table_date, "lines": list(review.cost_lines)}
     return fields
 
 
@@ -520,8 +523,9 @@ def awaiting_approval(app: LLMApp, plan: PlanSummary, digest: str, holds: list[H
     message = (f"{note}plan {plan.plan_id} (+{plan.add} ~{plan.change} -{plan.destroy}) waits for approval: "
                f"{'; '.join(texts)}. To apply exactly this plan, set spec.approvePlan: {plan.plan_id}")
     destructive = list(plan.review.destructive) if plan.review else []
+    changes = [f"{address}: {action}" for address, action in plan.resources[:HELD_PLAN_RESOURCES]]
     fields = {**fields, "plan": {**plan_fields(plan, digest, pending=True), "reasons": texts,
-                                 "destructive": destructive}}
+                                 "destructive": destructive, "resources": changes}}
     return Result(Report(Outcome.AWAITING_APPROVAL, reason, message, app.ref.generation, plan_pending=True), fields)
 
 

@@ -34,10 +34,14 @@ from typing import Any, Protocol
 
 from llmapp_operator.api import conditions
 from llmapp_operator.api.conditions import Outcome, Report
-from llmapp_operator.api.errors import Waiting
+from llmapp_operator.api.errors import INTERNAL_ERROR, TransientError, Waiting
 from llmapp_operator.config import Settings
+from llmapp_operator.obs import metrics
+from llmapp_operator.obs.redaction import REDACTOR, RedactingFilter, Redactor, shorten
 
 log = logging.getLogger("llmapp_operator.worker")
+# The worker logs unexpected exceptions with their tracebacks: redacted here whatever the handler.
+log.addFilter(RedactingFilter())
 REQUEST_ANNOTATION = "llmops.dev/reconcile-requested-at"
 
 
@@ -101,6 +105,7 @@ class ObjectState:
     task: asyncio.Task[None] | None = None
     running: Reason | None = None
     gone: bool = False
+    logged: tuple[str, str] | None = None   # (phase, reason) of the last pass: its log line says what changed
 
     @property
     def generation(self) -> int:
@@ -240,17 +245,20 @@ class Scheduler:
         self._begin(state, Reason.DRIFT if Reason.DRIFT in reasons else next(iter(reasons)))
         progress = DelayedProgress(lambda report: self._publish(state, _ProgressResult(report), final=False),
                                    self.settings.progress_delay_seconds)
+        started = time.monotonic()
+        raised = False
         try:
             result = await self._pass(body, reasons, progress)
-        except Exception:   # a bug, not a failure mode: keep the worker, retry later, say it in the log
+        except Exception as exc:   # a bug, not a failure mode: keep the worker, say it, retry with backoff
             log.exception("pass of %s failed unexpectedly", _ref(body))
-            state.failures += 1
-            state.due[Reason.RETRY] = self._clock() + backoff(state.failures, self.settings)
-            return
+            self._observe(state, "reconcile", reasons, None, started)
+            result, raised = internal_error(exc, generation), True
         finally:
             await progress.close()
             state.running = None
         state.handled_generation, state.handled_request = generation, stamp
+        if not raised:
+            self._observe(state, "reconcile", reasons, result, started)
         await self._publish(state, result, final=True)
         self._schedule(state, result, reasons)
         # What arrived while the pass ran (its events found no handled generation to compare with).
@@ -265,6 +273,7 @@ class Scheduler:
         generation = state.generation
         await self._publish(state, _ProgressResult(Report(Outcome.DELETING, "Deleting", "tearing down", generation)),
                             final=False)
+        started = time.monotonic()
         try:
             result = await self._teardown(state.body)
         except Exception as exc:
@@ -272,8 +281,12 @@ class Scheduler:
             result = exc
         finally:
             state.running = None
+        self._observe(state, "teardown", frozenset({Reason.DELETE}),
+                      None if isinstance(result, Exception) else result, started)
         if not isinstance(result, Exception):
             await self._publish(state, result, final=True)   # Deleting and why; or the last Event
+        else:   # status and a Warning say it too; the deletion handler still gets the exception
+            await self._publish(state, internal_error(result, generation, deleting=True), final=True)
         waiters, state.deletes = state.deletes, []
         for future in waiters:
             if not future.done():
@@ -291,6 +304,41 @@ class Scheduler:
         self.concurrent_max = max(self.concurrent_max, 2 if state.running is not None else 1)
         state.running = reason
         self.passes += 1
+
+    def _observe(self, state: ObjectState, handler: str, reasons: frozenset[Reason], result: PassResult | None,
+                 started: float) -> None:
+        """Every pass, whatever asked for it: its duration and outcome, a failed one counted by
+        reason, and one log line when the object's phase or reason moved (or Terraform applied).
+        Waiting for the app is INFO, a real failure WARNING; an unchanged pass (an idle resync, a
+        recheck still waiting) only DEBUG. `result` None: the pass raised (logged already)."""
+        seconds = time.monotonic() - started
+        trigger = trigger_of(reasons)
+        report: Report | None = getattr(result, "report", None)
+        error = getattr(result, "error", None)
+        if report is None:
+            metrics.RECONCILE_SECONDS.labels(handler=handler, trigger=trigger, outcome=metrics.ERROR).observe(seconds)
+            metrics.RECONCILE_ERRORS.labels(reason=metrics.INTERNAL_ERROR_REASON).inc()
+            state.logged = None   # the next pass that returns says where the object stands
+            return
+        outcome = metrics.outcome_label(report.outcome,
+                                        finished_teardown=handler == "teardown" and error is None)
+        metrics.RECONCILE_SECONDS.labels(handler=handler, trigger=trigger, outcome=outcome).observe(seconds)
+        failing = failed(result)
+        if failing:
+            metrics.RECONCILE_ERRORS.labels(reason=report.reason).inc()
+        phase = conditions.phase_for(report).value
+        key = (phase, report.reason)
+        if report.outcome is Outcome.UNCHANGED and state.logged is not None and state.logged[0] == phase:
+            key = state.logged   # nothing ran: Ready keeps the story of the last apply (as conditions.derive)
+        changed = key != state.logged or report.outcome is Outcome.APPLIED
+        state.logged = key
+        level = (logging.WARNING if failing else logging.INFO) if changed else logging.DEBUG
+        meta = state.body.get("metadata") or {}
+        log.log(level, "%s generation %s: %s (%s): %s [outcome %s, trigger %s, %.2fs]", _ref(state.body),
+                report.generation, phase, report.reason, report.message, outcome, trigger, seconds,
+                extra={"k8s_ref": {"namespace": meta.get("namespace"), "name": meta.get("name"), "uid": state.uid},
+                       "generation": report.generation, "step": report.step, "outcome": outcome, "phase": phase,
+                       "reason": report.reason, "trigger": trigger, "duration_seconds": round(seconds, 3)})
 
     async def _publish(self, state: ObjectState, result: PassResult, *, final: bool) -> None:
         try:
@@ -369,6 +417,34 @@ class DelayedProgress:
 
 
 @dataclass(frozen=True)
+class InternalErrorResult:
+    """What a pass that raised instead of returning a result publishes: Reconciling/Ready=False
+    with reason InternalError, the redacted one-line message in `lastError`, a Warning Event."""
+
+    report: Report
+    error: TransientError
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+def internal_error(exc: BaseException, generation: int, *, deleting: bool = False,
+                   redactor: Redactor = REDACTOR) -> InternalErrorResult:
+    """An unexpected exception as a result. Retrying, not Stalled: a bug is often tripped by a
+    passing state (an answer's shape, a race), and the worker's backoff keeps the loop cold; the
+    type name and the redacted text on one line, the traceback only in the log."""
+    text = " ".join(redactor.redact(str(exc)).split())   # redacted before the lines are joined
+    message = shorten(redactor.redact(f"unexpected {type(exc).__name__}{': ' + text if text else ''}"), 400)
+    message += " (an operator bug: the operator log has the traceback)"
+    outcome = Outcome.DELETING if deleting else Outcome.RETRYING
+    return InternalErrorResult(Report(outcome, INTERNAL_ERROR, message, generation),
+                               TransientError(message, reason=INTERNAL_ERROR), {"lastError": message})
+
+
+@dataclass(frozen=True)
 class _ProgressResult:
     """A progress write: the report of a step that runs now, no fields of its own."""
 
@@ -394,3 +470,20 @@ def _ref(body: Mapping[str, Any]) -> str:
 
 def phase_of(result: PassResult) -> str:
     return conditions.phase_for(result.report).value
+
+
+def failed(result: PassResult) -> bool:
+    """A real failure: an error that is not waiting for the app, or a Stalled object."""
+    error = getattr(result, "error", None)
+    return (error is not None and not isinstance(error, Waiting)) or result.report.outcome is Outcome.STALLED
+
+
+_TRIGGER_ORDER = (Reason.DELETE, Reason.SPEC, Reason.REQUESTED, Reason.OBSERVED, Reason.DRIFT, Reason.RETRY,
+                  Reason.RECHECK, Reason.WAITING, Reason.RESYNC)
+
+
+def trigger_of(reasons: frozenset[Reason]) -> str:
+    """The metrics' and logs' `trigger`: the reason that matters most of those folded into a pass
+    (a spec change over a resync), snake_cased: observed, spec_changed, requested, retry, recheck,
+    waiting, resync, drift, delete."""
+    return metrics.label(next((r for r in _TRIGGER_ORDER if r in reasons), Reason.OBSERVED).value)

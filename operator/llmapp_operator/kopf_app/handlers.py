@@ -29,7 +29,7 @@ from llmapp_operator.config import Settings
 from llmapp_operator.engine import passes
 from llmapp_operator.engine.reconcile import Deps, Previous, status_patch
 from llmapp_operator.engine.teardown import deletion_policy
-from llmapp_operator.engine.worker import Scheduler, backoff
+from llmapp_operator.engine.worker import REQUEST_ANNOTATION, Scheduler, backoff
 from llmapp_operator.kopf_app.diffbase import DigestDiffBaseStorage
 from llmapp_operator.kube.status import StatusClient
 from llmapp_operator.obs import metrics
@@ -94,6 +94,9 @@ class KopfPublisher:
             return None
         if final:
             patch = status_patch(previous, result, self.deps.clock())
+            requested = (meta.get("annotations") or {}).get(REQUEST_ANNOTATION)
+            if requested is not None:
+                patch["handledRequest"] = str(requested)   # what `kubectl llmapp reconcile --wait` waits for
         else:
             message = report.message
             if report.outcome is Outcome.DELETING:
@@ -110,12 +113,8 @@ class KopfPublisher:
         if any(current.get(key) != value for key, value in patch.items()):
             fresh = await self.client.patch_status(str(meta.get("namespace")), str(meta.get("name")), patch)
         if final:
+            # The pass's log line is the worker's (engine/worker.py): one when the phase or reason moved.
             metrics.PHASES.set(str(meta.get("uid")), conditions.phase_for(report).value)
-            log.info("%s/%s generation %s: %s (%s)", meta.get("namespace"), meta.get("name"), report.generation,
-                     report.reason, report.outcome.value,
-                     extra={"k8s_ref": {"namespace": meta.get("namespace"), "name": meta.get("name"),
-                                        "uid": meta.get("uid")},
-                            "generation": report.generation, "step": report.step, "outcome": report.outcome.value})
         return fresh
 
     async def forget(self, body: Mapping[str, Any]) -> None:

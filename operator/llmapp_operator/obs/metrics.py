@@ -1,13 +1,19 @@
 """Prometheus metrics: what an operator on call needs to see (prometheus-client, one registry).
 
 Recorded where the facts are: the runner times Terraform steps, the run gate counts runs in
-flight and waiting, the handlers time reconciles and track each object's phase. Served by
-`__main__` on LLMAPP_METRICS_PORT. Label values are bounded (steps, outcomes, phases, reasons):
-never object names, which would grow without limit.
+flight and waiting, the object's worker times every pass (change, retry, recheck, resync, drift,
+teardown) and counts the failed ones, the publisher tracks each object's phase. Served by
+`__main__` on LLMAPP_METRICS_PORT. Label values are bounded (steps, outcomes, triggers, phases,
+reasons): never object names or uids, which would grow without limit.
+
+One outcome vocabulary for the passes: `outcome_label` (conditions.Outcome in snake_case).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -22,9 +28,41 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 _RECONCILE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 _STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 
+
+def label(value: str) -> str:
+    """CamelCase to snake_case, for label values: 'AwaitingApproval' -> 'awaiting_approval'."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(value)).lower()
+
+
+ERROR = "error"
+"""The outcome of a pass that raised (a bug: logged with its traceback, retried)."""
+DELETED = "deleted"
+"""The outcome of a teardown that finished (its conditions.Outcome stays Deleting)."""
+INTERNAL_ERROR_REASON = "InternalError"
+"""`llmapp_reconcile_errors_total`'s reason for a pass that raised instead of returning a result
+(the reason its status shows too: engine/worker.internal_error)."""
+
+
+def outcome_label(outcome: str | None, *, finished_teardown: bool = False) -> str:
+    """The one outcome vocabulary of the pass metrics and of the per-pass log line: the pass's
+    conditions.Outcome in snake_case (applied, unchanged, in_progress, retrying, stalled, suspended,
+    deleting, awaiting_approval); `deleted` for a teardown that finished, `error` (None) for a pass
+    that raised. (obs is the bottom layer: it takes the Outcome as the string it is.)"""
+    if outcome is None:
+        return ERROR
+    if finished_teardown:
+        return DELETED
+    return label(outcome)
+
+
 RECONCILE_SECONDS = Histogram(
-    "llmapp_reconcile_duration_seconds", "Time of one reconcile pass (create/update/resume/delete).",
-    ["handler", "outcome"], buckets=_RECONCILE_BUCKETS, registry=REGISTRY)
+    "llmapp_reconcile_duration_seconds",
+    "Time of one pass of an object's worker, by handler (reconcile, teardown), trigger and outcome.",
+    ["handler", "trigger", "outcome"], buckets=_RECONCILE_BUCKETS, registry=REGISTRY)
+RECONCILE_ERRORS = Counter(
+    "llmapp_reconcile_errors_total",
+    "Failed passes (a real failure or a Stalled object, not waiting for the app), by condition reason.",
+    ["reason"], registry=REGISTRY)
 TERRAFORM_STEP_SECONDS = Histogram(
     "llmapp_terraform_step_duration_seconds", "Time of one terraform process, by step and outcome.",
     ["step", "outcome"], buckets=_STEP_BUCKETS, registry=REGISTRY)
@@ -70,6 +108,37 @@ class PhaseTracker(Collector):
 
 PHASES = PhaseTracker()
 REGISTRY.register(PHASES)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class BuildInfo(Collector):
+    """`llmapp_build_info{version, python, kopf, terraform} 1`. Versions from package metadata, read
+    once; the terraform version only once something has learnt it (`set_terraform`): no process
+    is started to find it out, so it reads `unknown` until then."""
+
+    def __init__(self) -> None:
+        self.labels = {"version": _version("llmapp-operator"), "python": platform.python_version(),
+                       "kopf": _version("kopf"), "terraform": "unknown"}
+
+    def set_terraform(self, version: str) -> None:
+        self.labels = {**self.labels, "terraform": version or "unknown"}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = self.labels
+        family = GaugeMetricFamily("llmapp_build_info", "The operator's build: always 1, the versions are labels.",
+                                   labels=list(labels))
+        family.add_metric(list(labels.values()), 1)
+        yield family
+
+
+BUILD_INFO = BuildInfo()
+REGISTRY.register(BUILD_INFO)
 
 
 def serve_metrics(port: int, address: str = "0.0.0.0") -> Any:

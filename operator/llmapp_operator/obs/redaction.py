@@ -16,7 +16,9 @@ MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words and numbers
 
 _PATTERNS = [
     re.compile(r"(AKIA|ASIA)[0-9A-Z]{16}"),                                  # AWS access key ids
-    re.compile(r"(?i)(aws_secret_access_key|secret_key|password|token)(\s*[=:]\s*)\S+"),
+    # Not inside a word: AWS's error code "ExpiredToken: The security token…" is no token value,
+    # while session_token=… and x-amz-security-token: … are.
+    re.compile(r"(?i)(?<![a-z])(aws_secret_access_key|secret_key|password|token)(\s*[=:]\s*)\S+"),
     re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),                               # GitHub tokens
     re.compile(r"github_pat_[A-Za-z0-9_]{20,}"),
     re.compile(r"sk-[A-Za-z0-9_-]{20,}"),                                    # OpenAI-style keys

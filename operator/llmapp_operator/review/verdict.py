@@ -19,6 +19,7 @@ class PlanReview:
     monthly_cost: float | None = None
     currency: str = ""
     price_table_date: str = ""
+    cost_lines: tuple[str, ...] = ()        # the estimate's line items
 
     @property
     def violated_rules(self) -> tuple[str, ...]:
@@ -33,6 +34,6 @@ def review_plan(plan: Mapping[str, Any], options: ReviewOptions) -> PlanReview:
         table = load_price_table(options.region, options.price_override)
     except UnknownRegion:
         return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan))
-    monthly, _lines = estimate_monthly_cost(plan, table, tasks=options.desired_tasks)
+    monthly, lines = estimate_monthly_cost(plan, table, tasks=options.desired_tasks)
     return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan),
-                      monthly_cost=monthly, currency=table.currency, price_table_date=table.date)
+                      monthly_cost=monthly, currency=table.currency, price_table_date=table.date, cost_lines=lines)

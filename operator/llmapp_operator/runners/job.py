@@ -180,7 +180,7 @@ def review_from_dict(data: Mapping[str, Any]) -> PlanReview:
     cost = data.get("monthly_cost")
     return PlanReview(violations=strings("violations"), waived=strings("waived"), destructive=strings("destructive"),
                       monthly_cost=float(cost) if cost is not None else None, currency=str(data.get("currency", "")),
-                      price_table_date=str(data.get("price_table_date", "")))
+                      price_table_date=str(data.get("price_table_date", "")), cost_lines=strings("cost_lines"))
 
 
 def error_to_dict(exc: ReconcileError) -> dict[str, str]:

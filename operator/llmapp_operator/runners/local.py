@@ -214,7 +214,7 @@ class LocalRunner:
         lock = parse_lock_info(done.stderr)
         if lock is not None and recover_lock and await self._recover_lock(ws, lock):
             return await self._run(ws, step, args, ok_codes=ok_codes, recover_lock=False)
-        raise classify_failure(step, done.stderr, self.redactor)
+        raise classify_failure(step, done.stderr, self.redactor, assumed_role=ws.role is not None)
 
     async def _spawn(self, ws: Workspace, step: str, args: Sequence[str]) -> Completed:
         process = await asyncio.create_subprocess_exec(
