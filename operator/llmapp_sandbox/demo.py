@@ -12,8 +12,10 @@ import asyncio
 import base64
 import datetime
 import json
+import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +24,7 @@ from typing import Any
 import yaml
 
 from llmapp_operator.config import PACKAGE_DIR, Settings, terraform_dir
+from llmapp_operator.plugin.view import status_screen
 from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 from llmapp_sandbox.github_emulator import GitHubEmulator, running_github, sandbox_ca_file
@@ -70,6 +73,22 @@ def get_events(events: list[dict[str, Any]]) -> str:
     return table(rows)
 
 
+KUBECTL = shutil.which("kubectl")
+
+
+async def kubectl_shows(kubeconfig: pathlib.Path, args: list[str], fallback: str) -> str:
+    """What the real kubectl prints for `args` against the sandbox, when it is on PATH (with the
+    `kubectl-llmapp` plugin beside this Python); else the demo's own rendering of the same."""
+    if KUBECTL is None:
+        return fallback
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig),
+           "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # In a thread: the API server emulator that answers kubectl runs in this event loop.
+    done = await asyncio.to_thread(subprocess.run, [KUBECTL, *args], capture_output=True, text=True, env=env,
+                                   timeout=60)
+    return done.stdout.rstrip() if done.returncode == 0 else f"{fallback}\n(kubectl: {done.stderr.strip()})"
+
+
 async def create_example_secrets(client: ApiClient, namespace: str, name: str) -> None:
     """The Secrets examples/llmapp.yaml refers to (sandbox values), with the app's consent annotation."""
     for secret, key, value in (("github-token", "token", SANDBOX_GITHUB_TOKEN),
@@ -113,7 +132,8 @@ async def demo(workdir: pathlib.Path) -> int:
     github.add_repository(repository)
     with sandbox_aws_env(), running_moto() as endpoint:
         async with running_apiserver([crd], namespaces=[namespace]) as apiserver, running_github(github) as github_url:
-            use_kubeconfig(apiserver.write_kubeconfig(workdir / "kubeconfig", namespace))
+            kubeconfig = apiserver.write_kubeconfig(workdir / "kubeconfig", namespace)
+            use_kubeconfig(kubeconfig)
             say(f"  Kubernetes API (emulator): {apiserver.url}  — CRD llmapps.llmops.dev admitted, "
                 f"namespace {namespace}")
             say(f"  AWS (moto server)      : {endpoint}  — Terraform state, locks, Secrets Manager")
@@ -135,7 +155,10 @@ async def demo(workdir: pathlib.Path) -> int:
                 obj = await client.wait_for(namespace, name, is_ready, timeout=120)
                 assert obj is not None
                 say(f"\n$ kubectl get llmapps -n {namespace}      # Ready after {time.monotonic() - started:.1f}s")
-                say(get_llmapps(obj))
+                say(await kubectl_shows(kubeconfig, ["get", "llmapps", "-n", namespace], get_llmapps(obj)))
+                say(f"\n$ kubectl llmapp status {name} -n {namespace}")
+                say(await kubectl_shows(kubeconfig, ["llmapp", "status", name, "-n", namespace],
+                                        status_screen(await client.get(namespace, name) or obj)))
                 status = obj["status"]
                 say(f"\n$ kubectl get llmapp {name} -n {namespace} -o jsonpath='{{.status}}'  (abridged)")
                 say(json.dumps({
@@ -180,7 +203,9 @@ async def demo(workdir: pathlib.Path) -> int:
                     "on AWS the operator sets the count with UpdateService)")
 
                 say(f"\n$ kubectl get events -n {namespace} --field-selector involvedObject.name={name}")
-                say(get_events(await client.events(namespace, name)))
+                say(await kubectl_shows(kubeconfig, ["get", "events", "-n", namespace, "--field-selector",
+                                                     f"involvedObject.name={name}"],
+                                        get_events(await client.events(namespace, name))))
 
                 say(f"\n$ kubectl delete llmapp {name} -n {namespace}")
                 await client.delete(namespace, name)
@@ -188,7 +213,9 @@ async def demo(workdir: pathlib.Path) -> int:
                 say(f"llmapp.llmops.dev \"{name}\" deleted — terraform destroy ran, finalizer released")
                 say(f"GitHub environments left in {repository}: {sorted(github.environments(repository)) or 'none'}")
                 say(f"\n$ kubectl get events -n {namespace} --field-selector involvedObject.name={name}")
-                say(get_events(await client.events(namespace, name)))
+                say(await kubectl_shows(kubeconfig, ["get", "events", "-n", namespace, "--field-selector",
+                                                     f"involvedObject.name={name}"],
+                                        get_events(await client.events(namespace, name))))
                 say(f"\nterraform processes in all: {operator.deps.runner.processes_started}; "
                     f"total {time.monotonic() - started:.1f}s")
     return 0

@@ -39,6 +39,12 @@ output "container_port" {
   value       = var.container_port
 }
 
+output "app_log_group" {
+  # The name the ecs module's container-definition gives it: /aws/ecs/<service>/<container>.
+  description = "CloudWatch log group of the app container (`kubectl llmapp logs` reads it)."
+  value       = "/aws/ecs/${var.name}-service/${local.container_name}"
+}
+
 output "container_name" {
   description = "Name of the app container in the task definition."
   value       = local.container_name

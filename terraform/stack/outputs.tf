@@ -41,6 +41,11 @@ output "container_port" {
   value       = var.container_port
 }
 
+output "app_log_group" {
+  description = "CloudWatch log group of the app container (`kubectl llmapp logs` reads it)."
+  value       = module.ecs_service.container_definitions[local.container_name].cloudwatch_log_group_name
+}
+
 output "container_name" {
   description = "Name of the app container in the task definition."
   value       = local.container_name

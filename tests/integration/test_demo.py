@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -21,4 +22,8 @@ def test_the_demo_runs_the_lifecycle_and_says_what_costs_a_terraform_run() -> No
     scaled = out[out.index('{"desiredCount": 2}'):]
     assert "generation 3 Ready; terraform processes started: 0" in scaled
     assert "terraform destroy ran, finalizer released" in out
+    if shutil.which("kubectl"):   # the demo's kubectl lines are the real kubectl's output
+        events = out[out.index("$ kubectl get events"):].splitlines()[1].split()
+        assert events == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], events
+        assert "Phase:     Ready" in out[out.index("$ kubectl llmapp status"):]
     assert "GitHub environments left in acme/rags: none" in out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import sys
 import time
 import webbrowser
@@ -168,6 +169,126 @@ def cmd_reconcile(cluster: Cluster, args: argparse.Namespace) -> int:
     raise Failed(f"error: timed out after {args.timeout:g}s waiting for the operator to handle the request")
 
 
+SINCE = re.compile(r"^(\d+)([smhd])$")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since_seconds(text: str) -> int:
+    """kubectl logs' --since: 30s, 10m, 2h, 1d."""
+    match = SINCE.match(text)
+    if not match:
+        raise Failed(f"error: invalid --since {text!r}: use a number with s, m, h or d (10m)")
+    return int(match.group(1)) * SECONDS[match.group(2)]
+
+
+def cmd_logs(cluster: Cluster, args: argparse.Namespace) -> int:
+    """The app container's CloudWatch logs, with your own AWS credentials (the operator's are not
+    involved): the log group is the stack's `app_log_group` output, the region spec.aws.region."""
+    import boto3
+    import botocore.exceptions
+
+    obj = cluster.get(args.name)
+    group = ((obj.get("status") or {}).get("outputs") or {}).get("app_log_group")
+    region = ((obj.get("spec") or {}).get("aws") or {}).get("region")
+    if not group:
+        raise Failed(f"error: {RESOURCE}/{args.name} has no app_log_group output yet (not applied, or a module "
+                     "without it)")
+    logs = boto3.session.Session().client("logs", region_name=region)
+    start = int((time.time() - since_seconds(args.since)) * 1000)
+    seen: set[str] = set()
+    try:
+        while True:
+            request: dict[str, Any] = {"logGroupName": group, "startTime": start}
+            while True:
+                page = logs.filter_log_events(**request)
+                for event in page.get("events", []):
+                    if event["eventId"] in seen:
+                        continue
+                    seen.add(event["eventId"])
+                    start = max(start, int(event["timestamp"]))
+                    stamp = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.UTC)
+                    prefix = f"{stamp:%Y-%m-%dT%H:%M:%S.%f}"[:-3] + "Z " if args.timestamps else ""
+                    print(f"{prefix}{event.get('message', '').rstrip()}", flush=True)
+                if not page.get("nextToken"):
+                    break
+                request["nextToken"] = page["nextToken"]
+            if not args.follow:
+                return 0
+            time.sleep(args.poll)
+    except botocore.exceptions.NoCredentialsError:
+        raise Failed("error: no AWS credentials for CloudWatch Logs (AWS_PROFILE, AWS_* variables or SSO): "
+                     "logs are read with your identity") from None
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise Failed(f"error: log group {group} does not exist in {region} (yet): the app has not run") from None
+        raise Failed(f"error: CloudWatch Logs {group} ({region}): {code}") from None
+
+
+def holder_pod_gone(cluster: Cluster, who: str) -> bool | None:
+    """Terraform's lock `Who` is user@hostname, and a pod's hostname is its name: True when no pod of
+    that name exists in any namespace (its terraform is gone with it), None when you may not look."""
+    host = who.rsplit("@", 1)[-1]
+    if not host:
+        return None
+    try:
+        answer = cluster.client.request_blocking("GET", "/api/v1/pods",
+                                                 query=[("fieldSelector", f"metadata.name={host}")])
+    except TransientError:
+        return None
+    if not answer.ok:
+        return None
+    return not (answer.json() or {}).get("items")
+
+
+def cmd_unlock(cluster: Cluster, args: argparse.Namespace) -> int:
+    """Who holds the state lock (the S3 lock file Terraform writes beside the state), since when and
+    for what; removed only with --force or when its holder's pod is provably gone, and only the lock
+    that was shown (its ID is read again right before)."""
+    import boto3
+    import botocore.exceptions
+
+    obj = cluster.get(args.name)
+    state = str((obj.get("status") or {}).get("state") or "")
+    if not state.startswith("s3://"):
+        raise Failed(f"error: {RESOURCE}/{args.name} has no state yet (status.state)")
+    bucket, key = state[len("s3://"):].split("/", 1)
+    s3 = boto3.session.Session().client("s3", region_name=((obj.get("spec") or {}).get("aws") or {}).get("region"))
+    lock_key = f"{key}.tflock"
+
+    def read() -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=lock_key)["Body"].read())
+            return found
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                return None
+            raise Failed(f"error: s3://{bucket}/{lock_key}: {exc.response.get('Error', {}).get('Code')}") from None
+        except botocore.exceptions.NoCredentialsError:
+            raise Failed("error: no AWS credentials to read the state lock (your identity, not the "
+                         "operator's)") from None
+
+    lock = read()
+    if lock is None:
+        print(f"{RESOURCE}/{args.name}: the state s3://{bucket}/{key} is not locked (no {lock_key.rsplit('/', 1)[-1]})")
+        return 0
+    who, lock_id = str(lock.get("Who") or "?"), str(lock.get("ID") or "")
+    print(f"locked by {who} for {lock.get('Operation') or '?'} since {lock.get('Created') or '?'} "
+          f"(lock ID {lock_id}, Terraform {lock.get('Version') or '?'})")
+    gone = holder_pod_gone(cluster, who)
+    if not args.force and gone is not True:
+        why = ("its pod still exists: it may be running" if gone is False
+               else "cannot tell whether its holder is alive (no pod of that name visible to you)")
+        raise Failed(f"error: not unlocking: {why}. If you know it is dead: kubectl llmapp unlock {args.name} "
+                     f"-n {cluster.namespace} --force")
+    again = read()
+    if again is None or str(again.get("ID") or "") != lock_id:
+        raise Failed("error: the lock changed while you looked (another run took it or released it): nothing removed")
+    s3.delete_object(Bucket=bucket, Key=lock_key)
+    print(f"unlocked: removed lock {lock_id}" + (" (its holder's pod is gone)" if gone else " (--force)"))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--namespace", help="the LLMApp's namespace (default: the kubeconfig's)")
@@ -200,6 +321,15 @@ def parser() -> argparse.ArgumentParser:
     opened.add_argument("--print", dest="print_only", action="store_true", help="print only, open no browser")
     cost = commands.add_parser("cost", parents=[common, output], help="the breakdown behind the estimate")
     cost.add_argument("name")
+    unlock = commands.add_parser("unlock", parents=[common], help="who holds the state lock; remove a dead one")
+    unlock.add_argument("name")
+    unlock.add_argument("--force", action="store_true", help="remove it even if its holder may be alive")
+    logs = commands.add_parser("logs", parents=[common], help="the app's CloudWatch logs (your AWS credentials)")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--since", default="1h", help="how far back: 30s, 10m, 2h, 1d (default 1h)")
+    logs.add_argument("--timestamps", action="store_true", help="prefix each line with its time (UTC)")
+    logs.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
     return top
 
 
@@ -219,6 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_suspend(cluster, args, suspend=args.command == "suspend")
         if args.command == "open":
             return cmd_open(cluster, args)
+        if args.command == "logs":
+            return cmd_logs(cluster, args)
+        if args.command == "unlock":
+            return cmd_unlock(cluster, args)
         return cmd_cost(cluster, args)
     except Failed as exc:
         print(str(exc), file=sys.stderr)

@@ -21,7 +21,8 @@ Columns:
   Secret (Type, Data), ConfigMap (Data), ServiceAccount (Secrets), Pod (Ready, Status, Restarts,
   IP/Node wide), Job (Status, Completions, Duration), Deployment (Ready, Up-to-date, Available),
   Service (Type, Cluster-IP, External-IP, Port(s)), Lease (Holder), Event (Last Seen, Type, Reason,
-  Object, Message), RoleBinding/ClusterRoleBinding (Role); Role, ClusterRole and
+  Object, Message; Name last at priority 1, as printers.go has it), RoleBinding/ClusterRoleBinding
+  (Role); Role, ClusterRole and
   CustomResourceDefinition have `Created At` like the real server. Other kinds: Name and Age
   (printers' Age is the long HumanDuration form, `3m20s`). Pod status and Event times are
   simplified (no init-container or readiness-gate detail).
@@ -498,6 +499,26 @@ def _event_message(obj: Mapping[str, Any], _now: datetime.datetime) -> Cell:
     return str(obj.get("message") or obj.get("note") or "").strip()
 
 
+def _event_subobject(obj: Mapping[str, Any], _now: datetime.datetime) -> Cell:
+    return str((obj.get("involvedObject") or obj.get("regarding") or {}).get("fieldPath") or "")
+
+
+def _event_source(obj: Mapping[str, Any], _now: datetime.datetime) -> Cell:
+    source = obj.get("source") or {}
+    component = source.get("component") or obj.get("reportingController") or ""
+    host = source.get("host") or ""
+    return f"{component}, {host}" if host else str(component)
+
+
+def _event_first_seen(obj: Mapping[str, Any], now: datetime.datetime) -> Cell:
+    value = obj.get("firstTimestamp") or obj.get("eventTime") or _get(obj, "metadata", "creationTimestamp")
+    return _since(value, now, short=False)
+
+
+def _event_count(obj: Mapping[str, Any], _now: datetime.datetime) -> Cell:
+    return str((obj.get("series") or {}).get("count") or obj.get("count") or 1)
+
+
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("", "Namespace"): [_string_column("Status", "The status of the namespace", "status", "phase"), _age_column()],
     ("", "Secret"): [_string_column("Type", "The type of the secret", "type"),
@@ -527,7 +548,13 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         _string_column("Type", "Type of the event", "type"),
         _string_column("Reason", "Reason why the event was generated", "reason"),
         Column("Object", "string", _event_object, description="Object the event is about"),
+        Column("Subobject", "string", _event_subobject, priority=1, description="The field of the object"),
+        Column("Source", "string", _event_source, priority=1, description="The component reporting this event"),
         Column("Message", "string", _event_message, description="The human readable description"),
+        Column("First Seen", "string", _event_first_seen, priority=1, description="The time first recorded"),
+        Column("Count", "string", _event_count, priority=1, description="The number of times it occurred"),
+        # printers.go puts an Event's Name last, at priority 1 (`-o wide`), not first.
+        Column("Name", "string", _name_cell, priority=1, description=NAME_DESCRIPTION),
     ],
     ("batch", "Job"): [
         Column("Status", "string", _job_status, description="Status of the job."),
@@ -606,7 +633,9 @@ def to_table(objects: Iterable[Mapping[str, Any]], columns: Sequence[Column | Ma
     moment = now or datetime.datetime.now(datetime.UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
-    resolved = [NAME_COLUMN] + [c if isinstance(c, Column) else printer_column(c) for c in columns]
+    given = [c if isinstance(c, Column) else printer_column(c) for c in columns]
+    # Name first, unless the kind's printer places it itself (an Event's is last, at priority 1).
+    resolved = given if any(c.extract is _name_cell for c in given) else [NAME_COLUMN, *given]
     items = list(objects)
     metadata: dict[str, Any] = {}
     if list_meta is not None:

@@ -288,8 +288,12 @@ def test_other_builtin_columns() -> None:
         "ServiceAccounts": "ops/op"}
     event = {"type": "Warning", "reason": "Failed", "message": "boom ", "lastTimestamp": "2026-03-01T11:59:00Z",
              "involvedObject": {"kind": "LLMApp", "name": "rags"}}
-    assert cells("", "Event", event) == {"Name": "x", "Last Seen": "60s", "Type": "Warning", "Reason": "Failed",
+    # printers.go: an Event has no leading Name; Name comes last, at priority 1 (`kubectl get events -o wide`).
+    assert cells("", "Event", event) == {"Last Seen": "60s", "Type": "Warning", "Reason": "Failed",
                                          "Object": "llmapp/rags", "Message": "boom"}
+    assert list(cells("", "Event", event, wide=True)) == ["Last Seen", "Type", "Reason", "Object", "Subobject",
+                                                          "Source", "Message", "First Seen", "Count", "Name"]
+    assert cells("", "Event", {**event, "count": 3, "source": {"component": "kopf"}}, wide=True)["Count"] == "3"
     new_event = {"type": "Normal", "reason": "Synced", "note": "ok", "eventTime": "2026-03-01T11:59:00.000000Z",
                  "regarding": {"kind": "Pod", "name": "p"}}
     assert cells("events.k8s.io", "Event", new_event)["Object"] == "pod/p"
