@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 import tomllib
+from typing import Any
 
 import pytest
 
@@ -34,6 +37,16 @@ CHECKOV = os.environ.get("CHECKOV") or (str(_own_checkov) if _own_checkov.is_fil
 needs_checkov = pytest.mark.skipif(
     CHECKOV is None and not os.environ.get("CI"),
     reason=f"no checkov: `make install` puts {CHECKOV_REQUIREMENT} in .venv/checkov (its own venv)")
+
+def load_script(name: str) -> Any:
+    """scripts/<name>.py as a module (the scripts are no package), registered under its name."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module   # dataclasses in the script look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
 
 # moto's werkzeug server logs every request at INFO; keep test failure output readable.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from llmapp_operator.config import PACKAGE_DIR, Settings, terraform_dir
-from llmapp_operator.plugin.view import status_screen
+from llmapp_operator.plugin.view import status_screen, table
 from llmapp_sandbox.cloud import running_moto, sandbox_aws_env
 from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 from llmapp_sandbox.github_emulator import GitHubEmulator, running_github, sandbox_ca_file
@@ -47,12 +47,6 @@ def age(obj: dict[str, Any]) -> str:
     start = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
     seconds = int((datetime.datetime.now(datetime.UTC) - start).total_seconds())
     return f"{seconds}s"
-
-
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
 
 
 def get_llmapps(obj: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
 import subprocess
@@ -13,14 +12,10 @@ from typing import Any
 import pytest
 
 from llmapp_operator.config import Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, load_script
 
 SCRIPT = REPO / "scripts" / "e2e_aws_checklist.py"
-_spec = importlib.util.spec_from_file_location("e2e_aws_checklist", SCRIPT)
-assert _spec and _spec.loader
-checklist: Any = importlib.util.module_from_spec(_spec)
-sys.modules["e2e_aws_checklist"] = checklist
-_spec.loader.exec_module(checklist)
+checklist: Any = load_script("e2e_aws_checklist")
 
 READY = {"LLMAPP_E2E_AWS": "1", "LLMAPP_E2E_REPOSITORY": "acme/rag-app", "AWS_REGION": "eu-west-1",
          "LLMAPP_STATE_BUCKET": "llmapp-e2e-123456789012"}

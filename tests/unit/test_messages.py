@@ -4,9 +4,7 @@ region, quotas, a held state lock, an unexpected exception, and Terraform's term
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
-import sys
 from contextlib import AbstractContextManager
 from types import SimpleNamespace
 from typing import Any
@@ -24,17 +22,12 @@ from llmapp_operator.cloud.clients import aws_errors, classify_client_error, ide
 from llmapp_operator.engine.worker import internal_error
 from llmapp_operator.obs.redaction import MASK, Redactor
 from llmapp_operator.runners.diagnostics import classify_failure, error_summary, plain_text
-from tests.conftest import REPO
+from tests.conftest import load_script
 from tests.spec_samples import BASE, set_path
 from tests.unit.test_crd import SPEC_SCHEMA, model_verdict, server_verdict
 from tests.unit.test_terraform_parsing import LOCK_ERROR
 
-_SCRIPT = REPO / "scripts" / "gen_regions.py"
-_spec = importlib.util.spec_from_file_location("gen_regions", _SCRIPT)
-assert _spec and _spec.loader
-gen_regions: Any = importlib.util.module_from_spec(_spec)
-sys.modules["gen_regions"] = gen_regions
-_spec.loader.exec_module(gen_regions)
+gen_regions: Any = load_script("gen_regions")
 
 REDACTOR = Redactor()
 BOX = re.compile(r"[\u2500-\u257f]")

@@ -117,12 +117,18 @@ class RolloutResult:
     """The inputs must be planned again (the CD deployed while Terraform applied)."""
 
 
+def service_of(outputs: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(cluster, service, app container) as the module's outputs name them; None when one is missing."""
+    names = tuple(str(outputs.get(key) or "") for key in ("ecs_cluster_name", "ecs_service_name", "container_name"))
+    return (names[0], names[1], names[2]) if all(names) else None
+
+
 async def running_image(control: ServiceControl, region: str, outputs: Mapping[str, Any]) -> str:
     """rollout pipeline: the app image the service runs now, "" before there is a service."""
-    cluster, service = str(outputs.get("ecs_cluster_name") or ""), str(outputs.get("ecs_service_name") or "")
-    container = str(outputs.get("container_name") or "")
-    if not cluster or not service or not container:
+    names = service_of(outputs)
+    if names is None:
         return ""
+    cluster, service, container = names
     view = await control.observe(region, cluster, service)
     if view is None or not view.task_definition:
         return ""
@@ -134,10 +140,10 @@ async def roll_out(control: ServiceControl, region: str, mode: Mode, desired_cou
                    outputs: Mapping[str, Any], previous: Mapping[str, Any] | None, *,
                    applied_now: bool) -> RolloutResult | None:
     """Set the service to what `mode` wants; None when the outputs name no service."""
-    cluster, service = str(outputs.get("ecs_cluster_name") or ""), str(outputs.get("ecs_service_name") or "")
-    container = str(outputs.get("container_name") or "")
-    if not cluster or not service or not container:
+    names = service_of(outputs)
+    if names is None:
         return None
+    cluster, service, container = names
     view = await control.observe(region, cluster, service)
     if view is None:
         return RolloutResult(status={"mode": mode}, deployed=(False, "ServiceMissing", "no such ECS service"),
