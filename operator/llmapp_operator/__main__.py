@@ -11,6 +11,7 @@ import sys
 from llmapp_operator.config import Settings
 from llmapp_operator.kopf_app.wiring import LeadershipLost, serve
 from llmapp_operator.kube.crd_install import ClusterUnreachable, install_crd
+from llmapp_operator.kube.shards import ShardingUnsupported
 from llmapp_operator.kube.tenants import policies_of
 from llmapp_operator.obs.logs import setup_logging
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except LeadershipLost as exc:
         print(f"llmapp-operator: {exc}", file=sys.stderr)
         return 1
+    except ShardingUnsupported as exc:   # a setting the cluster cannot honour: no point restarting fast
+        print(f"llmapp-operator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
@@ -129,6 +129,28 @@ class Settings(BaseSettings):
 
     lease_retry_seconds: float = 2.0
     """How often candidates try and the holder renews."""
+
+    shards: int = Field(default=1, ge=1, le=64)
+    """How many operator shards split the LLMApps (the chart's `shards`). Each shard runs as its own
+    Deployment with its own leader Lease and watches only its part (api/shards.py)."""
+
+    shard: int = Field(default=0, ge=0)
+    """This process's shard, 0 … shards-1. Shard 0 is the default shard: objects without a shard
+    label (or with a value no shard has) are its."""
+
+    shard_by: Literal["label", "uid"] = "label"
+    """`label`: the `llmops.dev/shard` label (any Kubernetes version). `uid`: the API server's own
+    shardRange() on the uid (Kubernetes 1.36+ with the ShardedListAndWatch gate); the operator
+    refuses to start when the server ignores it, since every shard would then see every object."""
+
+    shard_assign: bool = True
+    """Label mode: the default shard labels each unlabelled LLMApp with the shard of its uid range,
+    so the objects spread without anyone choosing; off, unlabelled objects stay on shard 0."""
+
+    drift_concurrency: str = Field(default="25%", pattern=r"^([1-9][0-9]*|[1-9][0-9]?%|100%)$")
+    """At most this many drift plans at once: a number, or a share of max_concurrent_runs. Never
+    all of the run slots when there are two or more (one stays free for spec changes), and spec
+    changes go first whenever both wait."""
 
     github_variable_outputs: Annotated[Mapping[str, str], NoDecode] = Field(
         default_factory=lambda: dict(GITHUB_VARIABLE_OUTPUTS), validation_alias="LLMAPP_GITHUB_VARIABLES")
@@ -261,6 +283,24 @@ class Settings(BaseSettings):
     @property
     def plugin_cache_dir(self) -> pathlib.Path:
         return self.workdir / "plugin-cache"
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> Settings:
+        if self.shard >= self.shards:
+            raise ValueError(f"shard {self.shard} does not exist: shards are 0 … {self.shards - 1}")
+        return self
+
+    @property
+    def lease_name(self) -> str:
+        """Each shard elects its own leader: `<leader_election_name>-shard-<k>` when sharded."""
+        return self.leader_election_name if self.shards == 1 else f"{self.leader_election_name}-shard-{self.shard}"
+
+    @property
+    def drift_slots(self) -> int:
+        """How many of the run slots drift checks may hold at once (see drift_concurrency)."""
+        text = self.drift_concurrency
+        wanted = self.max_concurrent_runs * int(text[:-1]) // 100 if text.endswith("%") else int(text)
+        return max(1, min(wanted, self.max_concurrent_runs - 1 if self.max_concurrent_runs > 1 else 1))
 
     # -- how the environment spells values -------------------------------------------------------
     @field_validator("namespaces", "passthrough_env", "github_hosts", mode="before")

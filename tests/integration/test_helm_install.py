@@ -20,6 +20,7 @@ helm = pytest.importorskip("helm_python", reason="helm-python-sdk (Helm's Go SDK
 
 HA_VALUES = yaml.safe_load((CHART / "ci" / "ha-values.yaml").read_text())
 FULL_VALUES = yaml.safe_load((CHART / "ci" / "full-values.yaml").read_text())
+SHARDS_VALUES = yaml.safe_load((CHART / "ci" / "shards-values.yaml").read_text())
 SERVICE_MONITOR_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
     "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
@@ -54,17 +55,20 @@ def kinds(api: RunningApiServer) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("values", [{}, HA_VALUES], ids=["defaults", "ha"])
+@pytest.mark.parametrize("values", [{}, HA_VALUES, SHARDS_VALUES], ids=["defaults", "ha", "shards"])
 async def test_helm_install_on_a_bare_cluster(values: dict[str, Any], tmp_path: pathlib.Path) -> None:
     async with running_apiserver() as api:
         release = await install(api, tmp_path, values)
         assert release["status"] == "deployed", release
         installed = kinds(api)
         assert ("CustomResourceDefinition", "llmapps.llmops.dev") in installed
-        assert ("Deployment", "llmapp-operator") in installed
+        shards = values.get("shards", 1)
+        names = ["llmapp-operator"] if shards == 1 else [f"llmapp-operator-shard-{k}" for k in range(shards)]
+        assert {name for kind, name in installed if kind == "Deployment"} == set(names)
         assert ("Role", "llmapp-operator-leader") in installed
-        deployment = api.server.get_object("deployments", "llmapp-system", "llmapp-operator")
-        assert deployment is not None and deployment["spec"]["replicas"] == values.get("replicas", 1)
+        for name in names:
+            deployment = api.server.get_object("deployments", "llmapp-system", name)
+            assert deployment is not None and deployment["spec"]["replicas"] == values.get("replicas", 1)
         crd = api.server.get_object("customresourcedefinitions", None, "llmapps.llmops.dev")
         assert crd is not None and crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 

@@ -269,6 +269,60 @@ async def test_watch_replays_what_happened_after_the_list_and_filters_by_field(s
     assert status == 400 and body["message"] == "field label not supported: spec.environment"
 
 
+async def test_a_label_selector_watch_reports_objects_leaving_and_entering_as_deleted_and_added(
+        server: Client) -> None:
+    """What moving an LLMApp between shards relies on (watch.go's filtered watch semantics)."""
+    await server("POST", PATH, app("a", metadata={"labels": {"llmops.dev/shard": "1"}}))
+    _, listing, _ = await server("GET", PATH, query="labelSelector=llmops.dev%2Fshard%3D1")
+    since = listing["metadata"]["resourceVersion"]
+    merge = "application/merge-patch+json"
+    await server("PATCH", f"{PATH}/a", {"metadata": {"labels": {"llmops.dev/shard": "2"}}}, content_type=merge)
+    await server("PATCH", f"{PATH}/a", {"metadata": {"labels": {"llmops.dev/shard": "1"}}}, content_type=merge)
+    _, text, _ = await server("GET", PATH, query=f"watch=true&resourceVersion={since}&timeoutSeconds=1"
+                                                 "&labelSelector=llmops.dev%2Fshard%3D1")
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
+    # Leaving: DELETED with the object as it was (convertToWatchEvent sends the previous object).
+    assert [(e["type"], e["object"]["metadata"]["labels"]["llmops.dev/shard"]) for e in events] == [
+        ("DELETED", "1"), ("ADDED", "1")]
+    assert int(events[0]["object"]["metadata"]["resourceVersion"]) > int(since)
+
+
+SHARD_0_OF_2 = "shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000')"
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["1.32", "1.36-gate-on"])
+async def test_shard_selectors_filter_only_where_the_feature_exists(sharded: bool) -> None:
+    from urllib.parse import quote
+
+    from llmapp_operator.api.shards import by_uid
+
+    async with running_apiserver([CRD], namespaces=[NS], sharded_list_watch=sharded) as api, \
+            aiohttp.ClientSession() as session:
+        server = Client(api, session)
+        uids = {}
+        for n in range(16):
+            _, created, _ = await server("POST", PATH, app(f"a{n}"))
+            uids[created["metadata"]["name"]] = created["metadata"]["uid"]
+        mine = {name for name, uid in uids.items() if by_uid(uid, 2) == 0}
+        assert 0 < len(mine) < 16
+        _, listing, _ = await server("GET", PATH, query=f"shardSelector={quote(SHARD_0_OF_2)}")
+        listed = {item["metadata"]["name"] for item in listing["items"]}
+        _, text, _ = await server("GET", PATH, query=f"watch=true&timeoutSeconds=1&shardSelector={quote(SHARD_0_OF_2)}")
+        watched = {json.loads(line)["object"]["metadata"]["name"] for line in text.splitlines() if line.strip()}
+        _, version, _ = await server("GET", "/version")
+        if sharded:   # filtered, and the list says so
+            assert listed == watched == mine
+            assert listing["metadata"]["shardInfo"] == {"selector": SHARD_0_OF_2}
+            assert version["minor"] == "36"
+            status, _, _ = await server("GET", PATH, query="shardSelector=" + quote("shardRange(object.metadata.name, "
+                                                                                      "'0x0', '0x1')"))
+            assert status == 400
+        else:         # an unknown parameter: ignored, the whole collection, no shardInfo
+            assert listed == watched == set(uids)
+            assert "shardInfo" not in listing["metadata"]
+            assert version["minor"] == "32"
+
+
 async def test_watches_send_bookmarks_when_asked(server: Client) -> None:
     server.api.server.bookmark_seconds = 0.2
     _, text, _ = await server("GET", PATH, query="watch=true&allowWatchBookmarks=true&timeoutSeconds=1")

@@ -21,6 +21,7 @@ KUBERNETES_VERSION = "1.32.0"
 FULL_VALUES = yaml.safe_load((CHART / "ci" / "full-values.yaml").read_text())
 NOT_IN_CORE_SCHEMAS = {"ServiceMonitor"}  # custom resources
 HA_VALUES = yaml.safe_load((CHART / "ci" / "ha-values.yaml").read_text())
+SHARDS_VALUES = yaml.safe_load((CHART / "ci" / "shards-values.yaml").read_text())
 
 
 def render(values: dict[str, Any] | None = None, name: str = "llmapp-operator") -> list[dict[str, Any]]:
@@ -43,8 +44,8 @@ def test_chart_crd_is_the_single_source() -> None:
         "charts/llmapp-operator/files/llmapp-crd.yaml differs from crds/llmapp.yaml: run make crd")
 
 
-@pytest.mark.parametrize("values", [{}, HA_VALUES, FULL_VALUES, {"replicas": 3, "jobRunner": {"enabled": True}}],
-                         ids=["defaults", "ha", "full", "three-replicas"])
+@pytest.mark.parametrize("values", [{}, HA_VALUES, FULL_VALUES, {"replicas": 3, "jobRunner": {"enabled": True}},
+                                    SHARDS_VALUES], ids=["defaults", "ha", "full", "three-replicas", "shards"])
 def test_no_object_of_a_kind_whose_crd_is_in_the_same_release(values: dict[str, Any]) -> None:
     """Helm maps every object of a release before it creates any: an object whose CRD comes in the same
     release has no mapping yet and the install fails (`no matches for kind ...`). Kopf's peering CRD
@@ -63,7 +64,7 @@ def test_helm_lint_is_clean() -> None:
         assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
-@pytest.mark.parametrize("values", [{}, FULL_VALUES], ids=["defaults", "full"])
+@pytest.mark.parametrize("values", [{}, FULL_VALUES, SHARDS_VALUES], ids=["defaults", "full", "shards"])
 def test_every_object_is_valid_for_the_supported_kubernetes(values: dict[str, Any]) -> None:
     objects = render(values)
     checked = 0
@@ -100,6 +101,44 @@ def test_defaults_render_the_operator_with_cluster_rbac_and_the_kept_crd() -> No
     assert by_kind(render({"leaderElection": {"enabled": False}}), "Deployment")[0]["spec"]["strategy"]["type"] == \
         "Recreate"
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "--skip-crd"]
+
+
+def test_shards_run_one_deployment_each_with_its_own_pods_and_lease() -> None:
+    from llmapp_operator.config import Settings
+
+    objects = render({**SHARDS_VALUES, "shards": 3})
+    deployments = by_kind(objects, "Deployment")
+    assert [d["metadata"]["name"] for d in deployments] == [f"llmapp-operator-shard-{k}" for k in range(3)]
+    leases = set()
+    for shard, deployment in enumerate(deployments):
+        env = operator_env([deployment])
+        assert (env["LLMAPP_SHARDS"], env["LLMAPP_SHARD"], env["LLMAPP_SHARD_BY"]) == ("3", str(shard), "label")
+        settings = Settings.model_validate({name: env[f"LLMAPP_{name.upper()}"] for name in (
+            "shards", "shard", "shard_by", "shard_assign", "leader_election_name")})
+        leases.add(settings.lease_name)
+        # Each Deployment selects only its own pods (two Deployments must never adopt each other's).
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["llmops.dev/operator-shard"] == str(shard) == \
+            deployment["spec"]["template"]["metadata"]["labels"]["llmops.dev/operator-shard"]
+        assert deployment["spec"]["replicas"] == 2
+    # The leader Role lets the shards use exactly their own Leases.
+    leader = next(r for r in by_kind(objects, "Role") if r["metadata"]["name"].endswith("-leader"))
+    named = next(rule for rule in leader["rules"] if "resourceNames" in rule)
+    assert set(named["resourceNames"]) == leases == {f"llmapp-operator-shard-{k}" for k in range(3)}
+    # The metrics Service and the network policy keep covering every shard's pods.
+    service = by_kind(objects, "Service")[0]
+    assert "llmops.dev/operator-shard" not in service["spec"]["selector"]
+
+
+def test_one_shard_renders_the_unsharded_names_and_selectors() -> None:
+    """An upgrade from a release before shards changes nothing (a Deployment's selector is immutable)."""
+    deployment = by_kind(render(), "Deployment")[0]
+    assert deployment["metadata"]["name"] == "llmapp-operator"
+    assert "llmops.dev/operator-shard" not in deployment["spec"]["selector"]["matchLabels"]
+    env = operator_env([deployment])
+    assert (env["LLMAPP_SHARDS"], env["LLMAPP_SHARD"]) == ("1", "0")
+    leader = next(r for r in by_kind(render(), "Role") if r["metadata"]["name"].endswith("-leader"))
+    assert next(rule for rule in leader["rules"] if "resourceNames" in rule)["resourceNames"] == ["llmapp-operator"]
 
 
 def test_env_names_are_the_ones_the_operator_reads() -> None:
@@ -264,8 +303,10 @@ def test_pod_runs_restricted() -> None:
 
 @pytest.mark.parametrize("values", [
     {"replicas": "two"}, {"image": {"tag": 5}}, {"unknownKey": True}, {"operator": {"logFormat": "xml"}},
-    {"watchNamespaces": ["Team_A"]}, {"metrics": {"port": 70000}},
-], ids=["replicas-string", "tag-int", "unknown-key", "log-format", "namespace-name", "port-range"])
+    {"watchNamespaces": ["Team_A"]}, {"metrics": {"port": 70000}}, {"shards": 0}, {"sharding": {"by": "hash"}},
+    {"operator": {"driftConcurrency": "0"}},
+], ids=["replicas-string", "tag-int", "unknown-key", "log-format", "namespace-name", "port-range", "no-shards",
+        "shard-by", "drift-none"])
 def test_schema_rejects_wrong_values(values: dict[str, Any]) -> None:
     import jsonschema
 

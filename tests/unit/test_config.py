@@ -70,7 +70,7 @@ def test_to_env_round_trips_every_setting_a_second_process_needs(environ: pytest
         state_max_retries=1, aws_endpoint_url="http://127.0.0.1:1", retry_base_seconds=0.25,
         retry_max_seconds=2.5, progress_delay_seconds=0.0, leader_election=True, leader_election_namespace="ops",
         leader_election_name="n", leader_identity="pod-1", lease_duration_seconds=9.0, lease_renew_deadline_seconds=6.0,
-        lease_retry_seconds=1.0,
+        lease_retry_seconds=1.0, shards=3, shard=2, shard_by="uid", shard_assign=False, drift_concurrency="2",
         github_variable_outputs={"A": "a"}, liveness_endpoint=None, metrics_port=None, log_level="DEBUG",
         log_format="json", default_runner="job", job_image="img:2", job_service_account="sa",
         job_env_secret="creds", job_cpu="2", job_memory="3Gi", job_ttl_seconds=60, job_poll_seconds=0.5,
@@ -89,6 +89,21 @@ def test_to_env_round_trips_every_setting_a_second_process_needs(environ: pytest
     # Every field was changed above and came back: a new field is carried by to_env by construction.
     assert {name for name in Settings.model_fields if getattr(back, name) != getattr(defaults, name)} == set(
         Settings.model_fields)
+
+
+def test_a_shard_outside_the_shard_count_stops_the_start(environ: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="shard 2 does not exist: shards are 0 … 1"):
+        from_env(environ, LLMAPP_SHARDS="2", LLMAPP_SHARD="2")
+    assert from_env(environ, LLMAPP_SHARDS="2", LLMAPP_SHARD="1").lease_name == "llmapp-operator-shard-1"
+    assert from_env(environ, LLMAPP_SHARDS="1", LLMAPP_SHARD="0").lease_name == "llmapp-operator"  # one: as before
+
+
+@pytest.mark.parametrize(("runs", "share", "slots"), [
+    (4, "25%", 1), (8, "25%", 2), (8, "50%", 4), (4, "100%", 3), (4, "10", 3), (1, "25%", 1), (10, "5%", 1)])
+def test_drift_checks_never_hold_every_run_slot(environ: pytest.MonkeyPatch, runs: int, share: str,
+                                                slots: int) -> None:
+    settings = from_env(environ, LLMAPP_MAX_CONCURRENT_RUNS=str(runs), LLMAPP_DRIFT_CONCURRENCY=share)
+    assert settings.drift_slots == slots
 
 
 def test_a_bad_value_stops_the_start_with_the_variable_s_name(environ: pytest.MonkeyPatch) -> None:

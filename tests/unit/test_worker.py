@@ -277,3 +277,31 @@ async def test_an_unexpected_teardown_exception_is_published_and_still_raised() 
     (result,) = publisher.finals
     assert result.report.outcome is Outcome.DELETING and result.report.reason == "InternalError"
     assert result.report.message.startswith("unexpected RuntimeError: boom") and "u1" in scheduler.objects
+
+
+def test_the_first_check_after_a_start_spreads_over_the_whole_interval_later_ones_an_interval_apart() -> None:
+    from llmapp_operator.engine.worker import ObjectState, _period
+
+    firsts = []
+    for n in range(500):
+        state = ObjectState(uid=f"uid-{n}", body={})
+        firsts.append(_period(state, Reason.RESYNC, 600))
+        assert 600 <= _period(state, Reason.RESYNC, 600) < 660          # then a period apart
+        assert 60 <= _period(state, Reason.DRIFT, 3600) < 3600          # each kind has its own first
+    assert all(60 <= first < 600 for first in firsts)
+    # Spread, not bunched in the last tenth: every 54 s bucket of [60, 600) holds some of them.
+    assert {int((first - 60) // 54) for first in firsts} == set(range(10))
+
+
+async def test_a_restart_schedules_resyncs_across_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = SETTINGS.updated(resync_seconds=100)
+    scheduler = Scheduler(settings, Recorder().run, Recorder().teardown, Publisher())
+    loop = asyncio.get_running_loop()
+    for n in range(50):
+        obj = body(1)
+        obj["metadata"]["uid"] = f"u-{n}"
+        scheduler.observe(obj)
+    await asyncio.sleep(0.1)
+    due = sorted(state.due[Reason.RESYNC] - loop.time() for state in scheduler.objects.values())
+    assert len(due) == 50 and due[0] < 40 and due[-1] > 70 and all(9 < d < 101 for d in due)
+    await scheduler.stop(1)

@@ -321,7 +321,9 @@ async def converge(
     else:
         try:
             runner = deps.runner_for(app)
-            async with deps.gate.slot():
+            # A drift check takes a slot of the drift share; spec changes get freed slots first.
+            drift_only = drift_check and approved is None and ws.digest == previous.last_applied_digest
+            async with deps.gate.slot(drift=drift_only):
                 step = "backend"
                 await deps.backend.ensure(ws.backend)
                 step = "plan"

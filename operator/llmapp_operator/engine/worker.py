@@ -106,6 +106,7 @@ class ObjectState:
     running: Reason | None = None
     gone: bool = False
     logged: tuple[str, str] | None = None   # (phase, reason) of the last pass: its log line says what changed
+    periodic: set[Reason] = field(default_factory=set)   # resync/drift periods already running here
 
     @property
     def generation(self) -> int:
@@ -219,8 +220,9 @@ class Scheduler:
                     break
                 continue
             await self._converge_pass(state, reasons)
-        if state.gone:
+        if state.gone:   # deleted, or moved to another shard: what is kept about it goes too
             self.objects.pop(state.uid, None)
+            await self._publisher.forget(state.body)
 
     def _collect_due(self, state: ObjectState) -> None:
         now = self._clock()
@@ -377,10 +379,10 @@ class Scheduler:
             state.due.pop(Reason.DRIFT, None)
             return
         if Reason.RESYNC not in state.due and self.settings.resync_seconds > 0:
-            state.due[Reason.RESYNC] = now + self.settings.resync_seconds * (1 + jitter(uid, "resync"))
+            state.due[Reason.RESYNC] = now + _period(state, Reason.RESYNC, self.settings.resync_seconds)
         interval = _drift_interval(state.body)
         if interval > 0 and (Reason.DRIFT not in state.due or report.drift is not None):
-            state.due[Reason.DRIFT] = now + interval * (1 + jitter(uid, "drift"))
+            state.due[Reason.DRIFT] = now + _period(state, Reason.DRIFT, interval)
         elif interval <= 0:
             state.due.pop(Reason.DRIFT, None)
 
@@ -451,6 +453,22 @@ class _ProgressResult:
     report: Report
     fields: Mapping[str, Any] = field(default_factory=dict)
     error: None = None
+
+
+def spread(uid: str, salt: str) -> float:
+    """A fraction in [0, 1) fixed per object: where in a period its first check falls."""
+    return jitter(uid, salt) * 10
+
+
+def _period(state: ObjectState, reason: Reason, interval: float) -> float:
+    """Seconds until the next resync or drift check. The first one after this process saw the
+    object falls anywhere in [0.1, 1) of the interval (fixed per object): after a restart, or when
+    thousands of objects were created together, the checks spread over the whole interval instead
+    of all coming due in its last tenth. Later ones follow an interval (+ up to 10 %) apart."""
+    if reason in state.periodic:
+        return interval * (1 + jitter(state.uid, reason.value))
+    state.periodic.add(reason)
+    return interval * (0.1 + 0.9 * spread(state.uid, reason.value))
 
 
 def _drift_interval(body: Mapping[str, Any]) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 import kopf
 
 from llmapp_operator import FINALIZER, GROUP, PLURAL, VERSION
-from llmapp_operator.api import conditions
+from llmapp_operator.api import conditions, shards
 from llmapp_operator.api.conditions import Outcome
 from llmapp_operator.api.errors import Waiting
 from llmapp_operator.config import Settings
@@ -31,6 +31,7 @@ from llmapp_operator.engine.reconcile import Deps, Previous, status_patch
 from llmapp_operator.engine.teardown import deletion_policy
 from llmapp_operator.engine.worker import REQUEST_ANNOTATION, Scheduler, backoff
 from llmapp_operator.kopf_app.diffbase import DigestDiffBaseStorage
+from llmapp_operator.kube.shards import ShardLabels
 from llmapp_operator.kube.status import StatusClient
 from llmapp_operator.obs import metrics
 
@@ -58,6 +59,12 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: Settings) -> None:
     settings.queueing.exit_timeout = operator.shutdown_grace_seconds + operator.kill_grace_seconds + 5
     # Our own retry delays apply; this only bounds Kopf's own API-call retries.
     settings.networking.error_backoffs = [1, 2, 5, 10]
+    # A shard watches only its own objects, filtered by the API server (api/shards.py).
+    if operator.shards > 1 and operator.shard_by == "uid":
+        settings.watching.shard_selectors[GROUP, PLURAL] = shards.uid_range_selector(operator.shard, operator.shards)
+    selector = shards.label_selector(operator.shard, operator.shards) if operator.shard_by == "label" else None
+    if selector is not None:
+        settings.watching.label_selectors[GROUP, PLURAL] = selector
 
 
 def _deps(memo: Any) -> Deps:
@@ -178,8 +185,41 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 async def observe(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     """Every watch event (the initial listing too): the worker decides whether a pass is due."""
     raw = event.get("object")
-    if isinstance(raw, Mapping):
-        _scheduler(memo).observe(raw, deleted=event.get("type") == "DELETED")
+    if not isinstance(raw, Mapping):
+        return
+    deleted = event.get("type") == "DELETED"
+    scheduler = _scheduler(memo)
+    if not deleted and await _handed_to_its_shard(raw, scheduler, _deps(memo).settings, memo):
+        return   # its shard's watch sees it now (ours tells us DELETED): nothing for us to do
+    scheduler.observe(raw, deleted=deleted)
+
+
+async def _handed_to_its_shard(body: Mapping[str, Any], scheduler: Scheduler, settings: Settings,
+                               memo: Any) -> bool:
+    """The default shard labels an unlabelled object it has not handled yet with the shard of its
+    uid range (a metadata write: no generation, no pass here). One it has handled stays until a
+    user moves it; one being deleted stays where its teardown runs."""
+    meta = body.get("metadata") or {}
+    uid = str(meta.get("uid") or "")
+    if not (settings.shard_assign and settings.shard_by == "label" and settings.shard == 0) \
+            or uid in scheduler.objects or meta.get("deletionTimestamp"):
+        return False
+    target = shards.assignment(meta.get("labels"), uid, settings.shards)
+    if target is None:
+        return False
+    labels = memo.get("shard_labels")
+    if not isinstance(labels, ShardLabels):
+        labels = memo["shard_labels"] = ShardLabels()
+    try:
+        moved = await labels.assign(str(meta.get("namespace")), str(meta.get("name")), uid, target)
+    except Exception as exc:   # unreachable for now: handle it here rather than leave it unhandled
+        log.warning("%s/%s: not handed to shard %s (%s); this shard handles it", meta.get("namespace"),
+                    meta.get("name"), target, type(exc).__name__)
+        return False
+    if moved:
+        log.info("%s/%s: handed to shard %s (label %s)", meta.get("namespace"), meta.get("name"), target,
+                 shards.SHARD_LABEL)
+    return moved
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)

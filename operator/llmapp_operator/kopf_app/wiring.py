@@ -26,7 +26,7 @@ def build_deps(settings: Settings) -> Any:
         settings=settings,
         runner=LocalRunner(settings),
         backend=StateBackend(settings.aws_endpoint_url),
-        gate=RunGate(settings.max_concurrent_runs),
+        gate=RunGate(settings.max_concurrent_runs, settings.drift_slots),
         secrets=KubeSecrets(),
         app_secrets=AppSecrets(settings.aws_endpoint_url),
         github=github_sync,
@@ -71,6 +71,8 @@ async def serve(settings: Settings, *, stop_flag: asyncio.Event | None = None,
             await health.start()
         if elector is not None and not await _first(elector.acquire(), stop_flag.wait()):
             return   # stopped while standing by
+        if settings.shards > 1 and settings.shard_by == "uid":
+            await _require_server_sharding(settings)
         kopf_stop = asyncio.Event()
         memo_deps = deps or build_deps(settings)
         kopf_task = asyncio.create_task(_run_kopf(settings, memo_deps, kopf_stop, ready_flag))
@@ -108,11 +110,20 @@ def _elector(settings: Settings) -> Any:
 
     load_config()   # the election runs before Kopf's login
     config = LeaseConfig(namespace=settings.leader_election_namespace or own_namespace(),
-                         name=settings.leader_election_name, identity=settings.leader_identity or own_identity(),
+                         name=settings.lease_name, identity=settings.leader_identity or own_identity(),
                          lease_seconds=settings.lease_duration_seconds,
                          renew_deadline_seconds=settings.lease_renew_deadline_seconds,
                          retry_seconds=settings.lease_retry_seconds)
     return LeaderElector(config, KubeLeaseApi())
+
+
+async def _require_server_sharding(settings: Settings) -> None:
+    from llmapp_operator.kube.client import KubeClient, load_config
+    from llmapp_operator.kube.shards import require_server_sharding
+
+    load_config()
+    namespace = settings.namespaces[0] if settings.namespaces else None
+    await require_server_sharding(KubeClient(), settings.shard, settings.shards, namespace)
 
 
 async def _run_kopf(settings: Settings, deps: Any, stop_flag: asyncio.Event, ready_flag: asyncio.Event | None) -> None:

@@ -71,6 +71,15 @@ RUNS_IN_FLIGHT = Gauge(
     registry=REGISTRY)
 RUNS_QUEUED = Gauge(
     "llmapp_terraform_runs_queued", "Objects waiting for a Terraform slot.", registry=REGISTRY)
+DRIFT_CHECKS_RUNNING = Gauge(
+    "llmapp_drift_checks_running", "Drift plans running now (bounded by LLMAPP_DRIFT_CONCURRENCY).",
+    registry=REGISTRY)
+DRIFT_CHECKS_WAITING = Gauge(
+    "llmapp_drift_checks_waiting", "Drift checks due and waiting for a run slot (spec changes go first).",
+    registry=REGISTRY)
+RUN_SLOT_WAIT_SECONDS = Histogram(
+    "llmapp_run_slot_wait_seconds", "How long a pass waited for a Terraform run slot, by kind: change or drift.",
+    ["kind"], buckets=(0.01, 0.1, 1, 5, 15, 60, 300, 900, 3600), registry=REGISTRY)
 DRIFT_CHECKS = Counter(
     "llmapp_drift_checks_total", "Drift checks (plan without apply), by result: drifted or clean.", ["result"],
     registry=REGISTRY)

@@ -40,11 +40,14 @@ from llmapp_sandbox.apiserver.kinds import Kind
 from llmapp_sandbox.apiserver.patches import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from llmapp_sandbox.apiserver.rbac import Authorizer, RequestInfo, TokenBook, UserInfo, request_info
 from llmapp_sandbox.apiserver.selectors import parse_field_selector, parse_label_selector
+from llmapp_sandbox.apiserver.sharding import ShardSelector, parse_shard_selector
 from llmapp_sandbox.apiserver.store import Store, Watcher, WriteOptions
 
 SERVER_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.13", "gitCommit": "emulator",
                   "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23",
                   "compiler": "gc", "platform": "linux/amd64"}
+# The feature gate only exists from 1.36: an emulator that honours shardSelector says it is 1.36.
+SERVER_VERSION_136 = {**SERVER_VERSION, "minor": "36", "gitVersion": "v1.36.0", "goVersion": "go1.25"}
 RequestKey = tuple[str, str, str | None]            # (verb, plural, subresource)
 CallKey = tuple[str, str, str, str, str | None]     # (user agent, verb, group, plural, subresource)
 _RBAC_KINDS = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
@@ -68,7 +71,9 @@ class ApiServer:
     instances: ClassVar[weakref.WeakSet[ApiServer]] = weakref.WeakSet()
 
     def __init__(self, *, rbac: bool = False, owner_references_enforcement: bool = False,
-                 bookmark_seconds: float = 5.0) -> None:
+                 bookmark_seconds: float = 5.0, sharded_list_watch: bool = False) -> None:
+        # Kubernetes 1.36 with the ShardedListAndWatch gate on honours ?shardSelector=; 1.32 ignores it.
+        self.sharded_list_watch = sharded_list_watch
         self.store = Store(owner_references_enforcement=owner_references_enforcement)
         self.tokens = TokenBook()
         self.rbac = rbac
@@ -209,7 +214,7 @@ class ApiServer:
         path = request.path.rstrip("/") or "/"
         body: Any
         if path == "/version":
-            body = SERVER_VERSION
+            body = SERVER_VERSION_136 if self.sharded_list_watch else SERVER_VERSION
         elif path in ("/healthz", "/livez", "/readyz"):
             return _text("ok")
         elif path == "/api":
@@ -339,11 +344,14 @@ class ApiServer:
             labels = parse_label_selector(query.get("labelSelector"))
             fields = parse_field_selector(query.get("fieldSelector"), kind.kind, kind.group,
                                           cluster_scoped=not kind.namespaced)
-            items, revision = self.store.select(kind, namespace, labels, fields)
+            shards = self._shards(query)
+            items, revision = self.store.select(kind, namespace, labels, fields, shards)
             items, continue_token, remaining = _page(items, query, revision)
             meta: dict[str, Any] = {"resourceVersion": revision}
             if continue_token:
                 meta.update({"continue": continue_token, "remainingItemCount": remaining})
+            if not shards.empty():
+                meta["shardInfo"] = {"selector": shards.text}
             return self._respond({"apiVersion": kind.api_version, "kind": f"{kind.kind}List", "metadata": meta,
                                   "items": items}, negotiated, kind, query, many=True)
         if verb == "create":
@@ -388,6 +396,9 @@ class ApiServer:
                     self.store.delete(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"], {})
             return _json({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success"})
         raise ApiError(405, "MethodNotAllowed", f"{request.method} is not supported")
+
+    def _shards(self, query: Mapping[str, str]) -> ShardSelector:
+        return parse_shard_selector(query.get("shardSelector")) if self.sharded_list_watch else ShardSelector()
 
     def _respond(self, obj: dict[str, Any], negotiated: tables.Negotiated, kind: Kind, query: Mapping[str, str], *,
                  many: bool = False, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
@@ -442,14 +453,10 @@ class ApiServer:
         def notify() -> None:
             loop.call_soon_threadsafe(wake.set)
 
-        watcher = Watcher(kind, namespace, labels, fields, wake=notify)
+        watcher = Watcher(kind, namespace, labels, fields, wake=notify, shards=self._shards(query))
         # Replay and subscribe in one synchronous step: nothing can happen in between.
         self.store.watchers.add(watcher)
         expired = self.store.expired(since)
-        seen: set[str] = set()
-        if since:
-            seen = {str(o["metadata"].get("uid")) for o in self.store.items(kind, namespace)
-                    if int(o["metadata"]["resourceVersion"]) <= since}
         if expired:
             self.store.gone_once = False
             gone = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 410,
@@ -467,7 +474,7 @@ class ApiServer:
         try:
             await response.prepare(request)
             for initial in backlog:
-                out = initial if initial["type"] == "ERROR" else self.store.filter_event(watcher, initial, seen)
+                out = initial if initial["type"] == "ERROR" else self.store.filter_event(watcher, initial)
                 if out is not None:
                     await response.write(json.dumps(out).encode() + b"\n")
             if expired:
@@ -481,7 +488,7 @@ class ApiServer:
                     revision = int(event["object"]["metadata"].get("resourceVersion", 0))
                     if revision <= floor:
                         continue   # the client already has this state from its LIST
-                    out = self.store.filter_event(watcher, event, seen)
+                    out = self.store.filter_event(watcher, event)
                     last_sent = str(revision)
                     if out is not None:
                         await response.write(json.dumps(out).encode() + b"\n")
@@ -587,11 +594,12 @@ class RunningApiServer:
 @contextlib.asynccontextmanager
 async def running_apiserver(crds: Iterable[dict[str, Any]] = (), *, namespaces: Iterable[str] = (),
                             rbac: bool = False, owner_references_enforcement: bool = False,
-                            bookmark_seconds: float = 5.0) -> AsyncIterator[RunningApiServer]:
+                            bookmark_seconds: float = 5.0, sharded_list_watch: bool = False
+                            ) -> AsyncIterator[RunningApiServer]:
     """Start the emulator on a free 127.0.0.1 port in the current event loop; `crds` are created
     through CRD admission, as `kubectl apply -f crds/` would, and `namespaces` exist from the start."""
     server = ApiServer(rbac=rbac, owner_references_enforcement=owner_references_enforcement,
-                       bookmark_seconds=bookmark_seconds)
+                       bookmark_seconds=bookmark_seconds, sharded_list_watch=sharded_list_watch)
     server.apply_manifests([*crds, *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                                      for name in namespaces)])
     app = aiohttp.web.Application(client_max_size=3 * 1024 * 1024)   # the real server's request limit

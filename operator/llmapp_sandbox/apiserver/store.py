@@ -47,7 +47,9 @@ from llmapp_sandbox.apiserver.selectors import (
     is_qualified_name,
     is_valid_label_value,
 )
+from llmapp_sandbox.apiserver.sharding import ShardSelector
 
+PREVIOUS = "previous"                   # the key of an event's object before the change (never sent)
 ANNOTATIONS_LIMIT = 256 * 1024          # metadata.annotations, all keys and values together
 OBJECT_LIMIT = 1536 * 1024              # etcd's default --max-request-bytes
 HISTORY_SIZE = 50_000
@@ -89,6 +91,7 @@ class Watcher:
     fields: FieldSelector
     queue: collections.deque[dict[str, Any] | None] = field(default_factory=collections.deque)
     wake: Callable[[], None] = lambda: None
+    shards: ShardSelector = field(default_factory=ShardSelector)   # honoured only with the 1.36 feature on
 
     def put(self, event: dict[str, Any] | None) -> None:
         self.queue.append(event)
@@ -175,14 +178,17 @@ class Store:
             if group == kind.group and plural == kind.plural and (namespace is None or ns == namespace):
                 yield obj
 
-    def select(self, kind: Kind, namespace: str | None, labels: LabelSelector, fields: FieldSelector
-               ) -> tuple[list[dict[str, Any]], str]:
-        items = [self._as_read(kind, obj) for obj in self.items(kind, namespace) if self._selected(kind, obj, labels,
-                                                                                                    fields)]
+    def select(self, kind: Kind, namespace: str | None, labels: LabelSelector, fields: FieldSelector,
+               shards: ShardSelector | None = None) -> tuple[list[dict[str, Any]], str]:
+        items = [self._as_read(kind, obj) for obj in self.items(kind, namespace)
+                 if self._selected(kind, obj, labels, fields, shards)]
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return items, str(self.revision)
 
-    def _selected(self, kind: Kind, obj: Mapping[str, Any], labels: LabelSelector, fields: FieldSelector) -> bool:
+    def _selected(self, kind: Kind, obj: Mapping[str, Any], labels: LabelSelector, fields: FieldSelector,
+                  shards: ShardSelector | None = None) -> bool:
+        if shards is not None and not shards.matches(obj):
+            return False
         if not labels.empty() and not labels.matches(obj.get("metadata", {}).get("labels") or {}):
             return False
         return fields.empty() or fields.matches(field_values(kind.kind, obj, namespaced=kind.namespaced))
@@ -333,9 +339,10 @@ class Store:
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self._remove(kind, key, new)
             return self._as_read(kind, new)
+        previous = self.objects.get(key)
         self.objects[key] = new
         self._defaulted_for[key] = self._schema_revision[(kind.group, kind.plural)]
-        self._notify("MODIFIED", (kind.group, kind.plural), new)
+        self._notify("MODIFIED", (kind.group, kind.plural), new, previous)
         if kind.kind == "CustomResourceDefinition":
             self._register_crd(new)
         if kind.kind == "Namespace" and meta.get("deletionTimestamp"):
@@ -417,7 +424,7 @@ class Store:
                     new["metadata"]["generation"] = int(meta.get("generation") or 0) + 1
                 new["metadata"]["resourceVersion"] = self._bump()
                 self.objects[key] = new
-                self._notify("MODIFIED", (kind.group, kind.plural), new)
+                self._notify("MODIFIED", (kind.group, kind.plural), new, stored)
                 stored = new
             return 200, self._as_read(kind, stored)
         self._remove(kind, key, stored, orphan=policy == "Orphan")
@@ -468,7 +475,7 @@ class Store:
             new["status"] = {"phase": "Terminating"}
             new["metadata"]["resourceVersion"] = self._bump()
             self.objects[key] = new
-            self._notify("MODIFIED", ("", "namespaces"), new)
+            self._notify("MODIFIED", ("", "namespaces"), new, ns)
             ns = new
         self._namespace_controller(ns["metadata"]["name"])
         return self._as_read(kind, self.objects.get(key, ns))
@@ -612,8 +619,11 @@ class Store:
     def _touch(self, obj: dict[str, Any]) -> None:
         obj["metadata"]["resourceVersion"] = self._bump()
 
-    def _notify(self, event_type: str, resource: tuple[str, str], obj: dict[str, Any]) -> None:
-        event = {"type": event_type, "object": obj}
+    def _notify(self, event_type: str, resource: tuple[str, str], obj: dict[str, Any],
+                previous: dict[str, Any] | None = None) -> None:
+        # The object before a modification rides along (never sent): a filtered watch compares the
+        # selection before and after, as the watch cache does.
+        event = {"type": event_type, "object": obj, PREVIOUS: previous}
         if len(self.history) == self.history.maxlen:
             self.history_floor = int(self.history[0][1]["object"]["metadata"]["resourceVersion"])
         self.history.append((resource, event))
@@ -642,24 +652,28 @@ class Store:
             self.create(self.kinds[("", "v1", "namespaces")], None, {"metadata": {"name": ns}}, WriteOptions())
         return self.create(kind, ns, obj, WriteOptions(field_validation="Ignore")).obj
 
-    def filter_event(self, watcher: Watcher, event: dict[str, Any], seen: set[str]) -> dict[str, Any] | None:
-        """What a watcher with selectors receives: objects leaving the selection arrive as DELETED."""
+    def filter_event(self, watcher: Watcher, event: dict[str, Any]) -> dict[str, Any] | None:
+        """What a watcher with selectors receives, by the selection before and after the change
+        (k8s.io/apiserver/pkg/storage/cacher, cacheWatcher.convertToWatchEvent): entering it is
+        ADDED, staying MODIFIED, leaving it DELETED with the object as it was before (at the new
+        resourceVersion); outside both, nothing."""
         obj = event["object"]
-        selected = self._selected(watcher.kind, obj, watcher.labels, watcher.fields)
-        uid = str(obj["metadata"].get("uid"))
+        now_in = self._selected(watcher.kind, obj, watcher.labels, watcher.fields, watcher.shards)
         if event["type"] == "DELETED":
-            if uid in seen or selected:
-                seen.discard(uid)
-                return {"type": "DELETED", "object": self._as_read(watcher.kind, obj)}
-            return None
-        if selected:
-            kind = "ADDED" if uid not in seen else event["type"]
-            seen.add(uid)
-            return {"type": kind, "object": self._as_read(watcher.kind, obj)}
-        if uid in seen:
-            seen.discard(uid)
-            return {"type": "DELETED", "object": self._as_read(watcher.kind, obj)}
-        return None
+            kind = "DELETED" if now_in else None
+        elif event["type"] == "ADDED":
+            kind = "ADDED" if now_in else None
+        else:
+            previous = event.get(PREVIOUS)
+            was_in = previous is None or self._selected(watcher.kind, previous, watcher.labels, watcher.fields,
+                                                        watcher.shards)
+            if not now_in and was_in and previous is not None:
+                # Leaving: the object as it was, at the event's resourceVersion (updateResourceVersion).
+                gone = self._as_read(watcher.kind, previous)
+                gone["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+                return {"type": "DELETED", "object": gone}
+            kind = ("MODIFIED" if was_in else "ADDED") if now_in else None
+        return None if kind is None else {"type": kind, "object": self._as_read(watcher.kind, obj)}
 
 
 def _path_parts(path: str) -> list[str | int]:
