@@ -11,7 +11,7 @@ import contextlib
 import sys
 from dataclasses import replace
 
-from instant import InstantBackend, InstantRunner
+from instant import InstantBackend, InstantRecords, InstantRunner
 
 from llmapp_operator.config import Settings
 from llmapp_operator.kopf_app.wiring import build_deps, serve
@@ -21,7 +21,8 @@ from llmapp_operator.obs.logs import setup_logging
 def main() -> int:
     setup_logging("WARNING")
     settings = Settings.from_env()
-    deps = replace(build_deps(settings), runner=InstantRunner(), backend=InstantBackend())
+    deps = replace(build_deps(settings), runner=InstantRunner.from_env(), backend=InstantBackend(),
+                   records=InstantRecords())
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, deps=deps))
     return 0

@@ -18,6 +18,7 @@ import pytest
 from llmapp_operator.api.workspace import state_key
 from llmapp_operator.config import Settings
 from llmapp_operator.engine.reconcile import Deps
+from llmapp_operator.kopf_app.wiring import build_deps
 from llmapp_sandbox.apiserver.server import running_apiserver
 from llmapp_sandbox.cluster import ApiClient, condition, is_ready, running_operator, use_kubeconfig
 from tests.conftest import needs_terraform
@@ -193,6 +194,43 @@ async def test_restart_resync_of_unchanged_object_starts_no_terraform(
             if plural == "llmapps" and verb in ("PATCH", "PUT", "POST")
         )
         assert writes <= 2
+
+
+async def test_a_restart_reads_no_secret_and_calls_no_cloud_for_a_settled_object(
+    settings: Settings, tmp_path: pathlib.Path, terraform_log: TerraformLog
+) -> None:
+    """Resuming a Ready object at its generation: no Terraform, no Secrets Manager, no write. Its
+    Secrets are read again (and the cloud asked) in the resync, spread over the interval."""
+    import collections
+
+    from llmapp_sandbox.cloud import running_moto
+
+    cloud: collections.Counter[str] = collections.Counter()
+    with running_moto(cloud) as endpoint:
+        settings = settings.updated(namespaces=(NS,), aws_endpoint_url=endpoint)
+        app = llmapp(app={"secrets": [{"name": "OPENAI_API_KEY",
+                                       "valueFrom": {"secretKeyRef": {"name": "openai", "key": "api-key"}}}]})
+        async with running_apiserver([CRD], namespaces=[NS]) as api:
+            use_kubeconfig(api.write_kubeconfig(tmp_path / "kubeconfig", NS))
+            client = ApiClient(api.url)
+            await client.create({"apiVersion": "v1", "kind": "Secret",
+                                 "metadata": {"name": "openai", "namespace": NS, "annotations": CONSENT},
+                                 "stringData": {"api-key": secret_for_tests("restart-test-value-4b1d")}})
+            async with running_operator(settings, build_deps(settings)):
+                await client.create(app)
+                await client.wait_for(NS, "rags", is_ready)
+            assert cloud["secretsmanager"] > 0, "the first apply stores the app secret"
+            runs = terraform_log.count()
+            api.server.reset_counts()
+            cloud.clear()
+            async with running_operator(settings, build_deps(settings)):
+                await asyncio.sleep(1.5)
+            assert is_ready(await client.get(NS, "rags"))
+            assert terraform_log.count() == runs
+            assert sum(cloud.values()) == 0, dict(cloud)
+            assert api.server.request_counts[("GET", "secrets", None)] == 0
+            assert not [key for key in api.server.request_counts if key[1] == "llmapps" and key[0] in (
+                "PATCH", "PUT", "POST")]
 
 
 async def test_delete_destroys_then_releases_finalizer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,55 @@ async def test_a_waiter_cancelled_leaves_no_slot_taken_and_no_place_in_the_queue
     assert gate.in_flight == 0 and log == ["first"]
     async with gate.slot(drift=drift):   # the slot is free again
         assert gate.in_flight == 1
+
+
+async def test_a_queued_drift_check_gives_way_to_a_spec_change_of_its_object() -> None:
+    """The object's worker folds the drift check into the change instead of queueing the change
+    behind every other object's drift check."""
+    from llmapp_operator.api.conditions import Outcome, Report
+    from llmapp_operator.config import Settings
+    from llmapp_operator.engine.worker import Reason, Scheduler
+
+    gate, busy = RunGate(2, drift_limit=1), asyncio.Event()
+    passes: list[tuple[frozenset[Reason], bool]] = []
+
+    class Result:
+        def __init__(self, generation: int) -> None:
+            self.report = Report(Outcome.APPLIED, "Applied", "applied", generation)
+            self.error, self.fields, self.warnings = None, {}, ()
+
+    async def run(body: Any, reasons: frozenset[Reason], progress: Any) -> Result:
+        drift = reasons == {Reason.DRIFT}
+        async with gate.slot(drift=drift):
+            passes.append((reasons, drift))
+        return Result(int(body["metadata"]["generation"]))
+
+    class Publisher:
+        async def status(self, body: Any, result: Any, *, final: bool) -> None:
+            return None
+
+        async def forget(self, body: Any) -> None:
+            return None
+
+    async def teardown(body: Any) -> Result:
+        return Result(1)
+
+    scheduler = Scheduler(Settings().updated(resync_seconds=0, progress_delay_seconds=0), run, teardown, Publisher())
+    body = {"metadata": {"uid": "u1", "namespace": "ns", "name": "a", "generation": 1},
+            "spec": {"driftDetection": {"interval": "1h"}}}
+    scheduler.observe(body)
+    await asyncio.sleep(0.05)
+    holder = asyncio.create_task(hold(gate, [], "other-drift", busy, drift=True))   # the drift share is taken
+    await asyncio.sleep(0.01)
+    state = scheduler.objects["u1"]
+    state.due[Reason.DRIFT] = 0.0
+    scheduler.poke("u1")
+    await asyncio.sleep(0.05)
+    assert gate.drift_waiting == 1                  # our drift check waits behind the other one
+    scheduler.observe({**body, "metadata": {**body["metadata"], "generation": 2}})
+    await asyncio.sleep(0.05)
+    assert gate.drift_waiting == 0, "the drift check still waits"
+    assert passes[-1][0] == {Reason.DRIFT, Reason.SPEC} and not passes[-1][1], passes
+    busy.set()
+    await holder
+    await scheduler.stop(1)

@@ -305,3 +305,20 @@ async def test_a_restart_schedules_resyncs_across_the_interval(monkeypatch: pyte
     due = sorted(state.due[Reason.RESYNC] - loop.time() for state in scheduler.objects.values())
     assert len(due) == 50 and due[0] < 40 and due[-1] > 70 and all(9 < d < 101 for d in due)
     await scheduler.stop(1)
+
+
+async def test_an_idle_object_has_no_task_only_a_timer_that_starts_its_next_pass() -> None:
+    recorder = Recorder()
+    scheduler = Scheduler(SETTINGS.updated(resync_seconds=0.3), recorder.run, recorder.teardown, Publisher())
+    scheduler.observe(body(1))
+    await settle(recorder, 1)
+    await asyncio.sleep(0.01)
+    state = scheduler.objects["u1"]
+    assert state.task is None and state.timer is not None          # idle: no coroutine, no frames
+    await settle(recorder, 2)
+    assert recorder.calls[1][0] == {Reason.RESYNC}                 # the timer ran the resync
+    scheduler.observe(body(2))                                     # a request starts it at once
+    await settle(recorder, 3)
+    assert recorder.calls[2][0] == {Reason.SPEC}
+    await scheduler.stop(1)
+    assert state.timer is None                                     # stopped: nothing fires later

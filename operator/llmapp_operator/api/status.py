@@ -7,6 +7,7 @@ API server for being undeclared. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -184,14 +185,13 @@ class LLMAppStatus(StatusModel):
 def undeclared(patch: Mapping[str, Any], model: type[BaseModel] = LLMAppStatus, where: str = "status") -> list[str]:
     """Keys of a status patch that the status model (hence the CRD's schema) does not declare: the
     API server would prune them without a word, so a write must never carry one."""
-    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    fields = _declared(model)
     found: list[str] = []
     for key, value in patch.items():
-        info = fields.get(key)
-        if info is None:
+        if key not in fields:
             found.append(f"{where}.{key}")
             continue
-        nested = _model_of(info.annotation)
+        nested = fields[key]
         if nested is None or value is None:
             continue
         items = value if isinstance(value, list) else [value]
@@ -199,6 +199,13 @@ def undeclared(patch: Mapping[str, Any], model: type[BaseModel] = LLMAppStatus, 
             if isinstance(item, Mapping):
                 found += undeclared(item, nested, f"{where}.{key}")
     return found
+
+
+@functools.cache
+def _declared(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    """The model's keys as written, each with the model of its value if it has one (every
+    status write checks its patch: worked out once per model, not per write)."""
+    return {(info.alias or name): _model_of(info.annotation) for name, info in model.model_fields.items()}
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

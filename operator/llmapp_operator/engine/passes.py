@@ -14,6 +14,9 @@ from llmapp_operator.engine.reconcile import Deps, Previous, Result, converge
 from llmapp_operator.engine.worker import Reason
 from llmapp_operator.obs import metrics
 
+# Someone waits for these: a pass that has one of them never queues behind scheduled drift checks.
+URGENT = frozenset({Reason.SPEC, Reason.REQUESTED, Reason.OBSERVED, Reason.DELETE})
+
 
 def settled(body: Mapping[str, Any]) -> bool:
     """Ready for its current generation with the inputs it last applied: a restarted operator has
@@ -40,7 +43,8 @@ async def run_pass(deps: Deps, body: Mapping[str, Any], reasons: frozenset[Reaso
                              infra_applied=True))
     drift_check = Reason.DRIFT in reasons and not app.spec.suspend
     # The pass's duration and outcome are recorded by the worker (engine/worker.py), for every pass.
-    result = await converge(app, deps, previous, progress, drift_check=drift_check)
+    result = await converge(app, deps, previous, progress, drift_check=drift_check,
+                            background=not reasons & URGENT)
     if drift_check and result.report.drift is not None:
         remediated = result.report.outcome is Outcome.APPLIED
         metrics.DRIFT_CHECKS.labels(result="drifted" if result.report.drift[0]

@@ -290,10 +290,12 @@ async def _record_intent(app: LLMApp, deps: Deps, ws: Workspace, secret_arns: Ma
 
 
 async def converge(
-    app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress, *, drift_check: bool = False
+    app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress, *, drift_check: bool = False,
+    background: bool = False,
 ) -> Result:
     """One pass. `drift_check`: plan even though the inputs are unchanged, to find changes made
-    outside the operator (applied only with spec.driftDetection.autoRemediate)."""
+    outside the operator (applied only with spec.driftDetection.autoRemediate). `background`:
+    nobody is waiting for this pass (a scheduled drift check): its run takes a drift slot."""
     generation = app.ref.generation
     if app.spec.suspend:
         return Result(Report(Outcome.SUSPENDED, "Suspended",
@@ -321,9 +323,8 @@ async def converge(
     else:
         try:
             runner = deps.runner_for(app)
-            # A drift check takes a slot of the drift share; spec changes get freed slots first.
-            drift_only = drift_check and approved is None and ws.digest == previous.last_applied_digest
-            async with deps.gate.slot(drift=drift_only):
+            # A scheduled drift check takes a slot of the drift share; spec changes get freed slots first.
+            async with deps.gate.slot(drift=drift_check and background and approved is None):
                 step = "backend"
                 await deps.backend.ensure(ws.backend)
                 step = "plan"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import random
@@ -38,6 +39,7 @@ from llmapp_operator.api.errors import INTERNAL_ERROR, TransientError, Waiting
 from llmapp_operator.config import Settings
 from llmapp_operator.obs import metrics
 from llmapp_operator.obs.redaction import REDACTOR, RedactingFilter, Redactor, shorten
+from llmapp_operator.runners.gate import PREEMPT, Preempted
 
 log = logging.getLogger("llmapp_operator.worker")
 # The worker logs unexpected exceptions with their tracebacks: redacted here whatever the handler.
@@ -94,7 +96,7 @@ def backoff(failures: int, settings: Settings, hint: float | None = None) -> flo
 class ObjectState:
     uid: str
     body: Mapping[str, Any]
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    timer: asyncio.TimerHandle | None = None   # an idle object's next due reason (no task while idle)
     reasons: set[Reason] = field(default_factory=set)
     due: dict[Reason, float] = field(default_factory=dict)      # reason -> monotonic time
     handled_generation: int | None = None
@@ -107,6 +109,7 @@ class ObjectState:
     gone: bool = False
     logged: tuple[str, str] | None = None   # (phase, reason) of the last pass: its log line says what changed
     periodic: set[Reason] = field(default_factory=set)   # resync/drift periods already running here
+    preempt: asyncio.Event | None = None   # while a pass runs: set, a drift check waiting for a slot gives way
 
     @property
     def generation(self) -> int:
@@ -131,6 +134,11 @@ class Scheduler:
         self._stopping = False
         self.passes = 0                         # for tests and benchmarks
         self.concurrent_max = 0                 # the most passes of one object at once (must stay 1)
+        # Every worker starts from one context, taken once (in the first watch event's handler):
+        # Kopf keeps each event's cause, body, patch and logger in context variables, and a task
+        # keeps its context as long as it lives. One shared copy holds one event's, not every
+        # object's; it still has what Kopf's event poster needs (kopf.event()).
+        self._context: contextvars.Context | None = None
 
     # -- what Kopf's handlers call -------------------------------------------------------------
     def observe(self, body: Mapping[str, Any], *, deleted: bool = False) -> None:
@@ -139,11 +147,12 @@ class Scheduler:
         uid = str((body.get("metadata") or {}).get("uid") or "")
         if not uid:
             return
+        body = kept(body)
         state = self.objects.get(uid)
         if deleted:
             if state is not None:
                 state.gone = True
-                state.wake.set()
+                self._ensure_worker(state)   # a running pass finishes first; then it is forgotten
             return
         if state is None:
             state = self.objects[uid] = ObjectState(uid=uid, body=body)
@@ -161,6 +170,7 @@ class Scheduler:
     async def teardown(self, body: Mapping[str, Any]) -> PassResult:
         """Ask for the teardown and wait for it (after any pass that is running)."""
         uid = str(body["metadata"]["uid"])
+        body = kept(body)
         state = self.objects.get(uid)
         if state is None:
             state = self.objects[uid] = ObjectState(uid=uid, body=body)
@@ -178,7 +188,9 @@ class Scheduler:
         self._stopping = True
         tasks = [s.task for s in self.objects.values() if s.task is not None and not s.task.done()]
         for state in self.objects.values():
-            state.wake.set()
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
         if not tasks:
             return
         try:
@@ -197,32 +209,59 @@ class Scheduler:
         if reason in (Reason.SPEC, Reason.REQUESTED, Reason.DELETE, Reason.OBSERVED):
             state.due.pop(Reason.RETRY, None)     # acts at once: a fix during a long backoff
             state.due.pop(Reason.RECHECK, None)
-        state.wake.set()
+            if state.running is Reason.DRIFT and state.preempt is not None:
+                state.preempt.set()               # a drift check still queued for a slot gives way
+        self._ensure_worker(state)
+
+    def poke(self, uid: str) -> None:
+        """Look at the object's due reasons now (benchmarks and tests move a due time forward)."""
+        state = self.objects.get(uid)
+        if state is not None:
+            self._ensure_worker(state)
 
     def _ensure_worker(self, state: ObjectState) -> None:
+        """Start the object's worker unless it runs. A running one picks up new reasons after
+        its pass; an idle object has no task at all, only a timer for its next due reason."""
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        if self._stopping:
+            return
         if state.task is None or state.task.done():
-            state.task = asyncio.create_task(self._work(state), name=f"llmapp-worker-{state.uid}")
+            if self._context is None:
+                self._context = contextvars.copy_context()
+            state.task = asyncio.create_task(self._work(state), name=f"llmapp-worker-{state.uid}",
+                                             context=self._context.copy())
 
     async def _work(self, state: ObjectState) -> None:
         while not self._stopping and not state.gone:
             self._collect_due(state)
             if not state.reasons:
-                await self._sleep_until_due(state)
-                continue
+                break
             reasons = frozenset(state.reasons)
             state.reasons.clear()
             if Reason.DELETE in reasons or (state.body.get("metadata") or {}).get("deletionTimestamp"):
                 if not state.deletes:
-                    # Deleting, but the deletion handler has not asked (yet): passes stop here.
-                    await self._sleep_until_due(state)
-                    continue
+                    break   # deleting, but the deletion handler has not asked (yet): passes stop here
                 if await self._delete_pass(state):
-                    break
+                    return
                 continue
             await self._converge_pass(state, reasons)
         if state.gone:   # deleted, or moved to another shard: what is kept about it goes too
             self.objects.pop(state.uid, None)
             await self._publisher.forget(state.body)
+            return
+        self._park(state)
+        state.task = None   # a finished task keeps its context and frames: let them go
+
+    def _park(self, state: ObjectState) -> None:
+        """Nothing to do now: the task ends, and one timer starts the worker when the next reason
+        comes due. Thousands of Ready objects then cost a timer each, not a sleeping task with
+        its frames, futures and context (memory per object at 10,000 objects)."""
+        if self._stopping or not state.due or self.objects.get(state.uid) is not state:
+            return
+        delay = max(min(state.due.values()) - self._clock(), 0.0)
+        state.timer = asyncio.get_running_loop().call_later(delay, self._ensure_worker, state)
 
     def _collect_due(self, state: ObjectState) -> None:
         now = self._clock()
@@ -233,14 +272,6 @@ class Scheduler:
                 if reason is Reason.RETRY:
                     state.reasons.update(state.redo)
 
-    async def _sleep_until_due(self, state: ObjectState) -> None:
-        state.wake.clear()
-        if state.reasons or self._stopping or state.gone:
-            return
-        timeout = min(state.due.values()) - self._clock() if state.due else None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.wake.wait(), timeout=max(timeout, 0.0) if timeout is not None else None)
-
     async def _converge_pass(self, state: ObjectState, reasons: frozenset[Reason]) -> None:
         body = state.body
         generation, stamp = state.generation, state.request_stamp
@@ -249,15 +280,22 @@ class Scheduler:
                                    self.settings.progress_delay_seconds)
         started = time.monotonic()
         raised = False
+        # Made per pass (an idle object keeps none); the gate finds it in this task's context.
+        state.preempt = asyncio.Event()
+        token = PREEMPT.set(state.preempt)
         try:
             result = await self._pass(body, reasons, progress)
+        except Preempted:   # the drift check had not started: fold it into the change that came
+            state.reasons.update(reasons)
+            return
         except Exception as exc:   # a bug, not a failure mode: keep the worker, say it, retry with backoff
             log.exception("pass of %s failed unexpectedly", _ref(body))
             self._observe(state, "reconcile", reasons, None, started)
             result, raised = internal_error(exc, generation), True
         finally:
             await progress.close()
-            state.running = None
+            state.running, state.preempt = None, None
+            PREEMPT.reset(token)
         state.handled_generation, state.handled_request = generation, stamp
         if not raised:
             self._observe(state, "reconcile", reasons, result, started)
@@ -351,7 +389,7 @@ class Scheduler:
                 state.due[Reason.RETRY] = self._clock() + backoff(max(state.failures, 1), self.settings)
             return
         if fresh is not None:
-            state.body = fresh   # the next pass starts from what it wrote, not from a late watch event
+            state.body = kept(fresh)   # the next pass starts from what it wrote, not from a late watch event
 
     def _schedule(self, state: ObjectState, result: PassResult, reasons: frozenset[Reason] = frozenset()) -> None:
         """What comes after a pass: retry, re-check, health recheck, resync, drift."""
@@ -453,6 +491,15 @@ class _ProgressResult:
     report: Report
     fields: Mapping[str, Any] = field(default_factory=dict)
     error: None = None
+
+
+def kept(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object as a worker keeps it between passes: without `metadata.managedFields`, which no
+    pass reads and which is often the largest part of a body (memory per object, at 10,000)."""
+    meta = body.get("metadata")
+    if not isinstance(meta, Mapping) or "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
 
 
 def spread(uid: str, salt: str) -> float:
