@@ -76,7 +76,7 @@ async def environment(workdir: pathlib.Path, endpoint: str, bucket: str) -> Asyn
     settings = Settings().updated(namespaces=(NS,), workdir=workdir, state_bucket=bucket, metrics_port=None,
                                   modules={"stack": ROOT / "terraform" / "stack", "sandbox": SANDBOX},
                                   aws_endpoint_url=endpoint, liveness_endpoint=None, retry_base_seconds=0.5,
-                                  retry_max_seconds=5, app_health=False)
+                                  retry_max_seconds=5, app_health=False, service_control=False)
     async with running_apiserver([CRD], namespaces=[NS]) as api:
         use_kubeconfig(api.write_kubeconfig(workdir / "kubeconfig", NS))
         yield Env(api=api, client=ApiClient(api.url), settings=settings)
@@ -146,7 +146,7 @@ def _base_env(api: RunningApiServer, workdir: pathlib.Path) -> dict[str, str]:
     kubeconfig = api.write_kubeconfig(workdir / "kubeconfig", NS)
     return {**os.environ, "KUBECONFIG": str(kubeconfig), "LLMAPP_NAMESPACES": NS,
             "LLMAPP_WORKDIR": str(workdir / "work"), "LLMAPP_LIVENESS_ENDPOINT": "", "LLMAPP_METRICS_PORT": "",
-            "LLMAPP_APP_HEALTH": "false", "LLMAPP_MODULES": f"sandbox={SANDBOX}",
+            "LLMAPP_APP_HEALTH": "false", "LLMAPP_SERVICE_CONTROL": "false", "LLMAPP_MODULES": f"sandbox={SANDBOX}",
             "PYTHONPATH": str(ROOT / "benchmarks")}
 
 
@@ -337,7 +337,8 @@ async def restart(workdir: pathlib.Path, objects: int, log: Any) -> dict[str, An
             api.server.reset_counts()
             cloud.clear()
             real_env = {**env, "LLMAPP_AWS_ENDPOINT_URL": endpoint, "LLMAPP_TERRAFORM_BINARY": str(wrapper),
-                        "LLMAPP_APP_HEALTH": "true", "LLMAPP_STATE_BUCKET": "bench-restart"}
+                        "LLMAPP_APP_HEALTH": "true", "LLMAPP_SERVICE_CONTROL": "true",
+                        "LLMAPP_STATE_BUCKET": "bench-restart"}
             started = time.perf_counter()
             real = await _start(api, workdir, "restarted", [sys.executable, "-m", "llmapp_operator", "run",
                                                             "--skip-crd"], real_env)
@@ -376,7 +377,8 @@ async def drift_budget(workdir: pathlib.Path, objects: int, runs: int, log: Any)
 
     workdir.mkdir(parents=True, exist_ok=True)
     settings = Settings().updated(namespaces=(NS,), workdir=workdir, metrics_port=None, liveness_endpoint=None,
-                                  modules={"sandbox": SANDBOX}, app_health=False, max_concurrent_runs=runs,
+                                  modules={"sandbox": SANDBOX}, app_health=False, service_control=False,
+                                  max_concurrent_runs=runs,
                                   drift_concurrency="25%", progress_delay_seconds=60)
     runner = InstantRunner(plan_seconds=0.05)
     gate = RunGate(runs, settings.drift_slots)
@@ -545,8 +547,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results["bound1"] = await concurrency(workdir, endpoint, args.objects, 1)
             results["bound4"] = await concurrency(workdir, endpoint, args.objects, 4)
         if "shards" in selected:
-            step("shards", f"{args.shards} objects, one replica vs two shards, {args.rounds} rounds …")
-            results["shards"] = await shards_bench(workdir, args.shards, args.rounds, say)
+            step("shards", f"{args.shards} objects, one replica vs two shards, {args.shard_rounds} round(s) …")
+            results["shards"] = await shards_bench(workdir, args.shards, args.shard_rounds, say)
         if "drift" in selected:
             step("drift", f"{args.drift} drift checks due at once …")
             results["drift"] = await drift_budget(workdir / "drift", args.drift, 8, say)
@@ -561,6 +563,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--restart", type=int, default=10000)
     parser.add_argument("--shards", type=int, default=10000)
+    parser.add_argument("--shard-rounds", type=int, default=1, help="rounds of one replica vs two shards")
     parser.add_argument("--drift", type=int, default=1000)
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--output", type=pathlib.Path, default=ROOT / "docs" / "benchmarks.md")

@@ -10,6 +10,8 @@ one answer type whatever the call. Callers map status codes to what they mean fo
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,6 +22,7 @@ from llmapp_operator.api.errors import TransientError
 
 USER_AGENT = "llmapp-operator"
 MERGE_PATCH = "application/merge-patch+json"
+KUBE_THREADS = 32   # concurrent requests of the blocking client (urllib3 keeps a pool per host)
 
 
 class ClusterUnreachable(RuntimeError):
@@ -88,8 +91,9 @@ class KubeClient:
                       query: Sequence[tuple[str, str]] = (), content_type: str = "application/json") -> Answer:
         """Any answer of the API server comes back (callers decide what a 404 or 409 means); no
         answer at all (connection refused, timeout, TLS) is a TransientError."""
-        return await asyncio.to_thread(self.request_blocking, method, path, body=body, query=query,
-                                       content_type=content_type)
+        call = functools.partial(self.request_blocking, method, path, body=body, query=query,
+                                 content_type=content_type)
+        return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
     def request_blocking(self, method: str, path: str, *, body: Any = None,
                          query: Sequence[tuple[str, str]] = (), content_type: str = "application/json") -> Answer:
@@ -113,9 +117,19 @@ class KubeClient:
 
         with self._lock:
             if self._client is None:
-                self._client = kubernetes.client.ApiClient()
+                config = kubernetes.client.Configuration.get_default_copy()
+                config.connection_pool_maxsize = KUBE_THREADS   # one connection per thread, kept
+                self._client = kubernetes.client.ApiClient(config)
                 self._client.user_agent = self.user_agent   # audit logs tell the operator from its Jobs
             return self._client
+
+
+@functools.cache
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads the blocking client runs in: its own, not asyncio's default pool (6 threads on
+    2 cores, shared with aiohttp's name resolution for Kopf's requests). When thousands of objects
+    finish at once, status writes must not queue six at a time behind Kopf's own requests."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=KUBE_THREADS, thread_name_prefix="llmapp-kube")
 
 
 def namespaced(group_version: str, namespace: str, plural: str, name: str | None = None,
