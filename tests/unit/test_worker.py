@@ -322,3 +322,23 @@ async def test_an_idle_object_has_no_task_only_a_timer_that_starts_its_next_pass
     assert recorder.calls[2][0] == {Reason.SPEC}
     await scheduler.stop(1)
     assert state.timer is None                                     # stopped: nothing fires later
+
+
+async def test_a_status_write_that_failed_is_retried_soon_not_at_the_next_resync() -> None:
+    class FlakyPublisher(Publisher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.failures = 1
+
+        async def status(self, body: Mapping[str, Any], result: Any, *, final: bool) -> Mapping[str, Any] | None:
+            if final and self.failures:
+                self.failures -= 1
+                raise TransientError("the API server timed out", reason="StatusNotWritten")
+            return await super().status(body, result, final=final)
+
+    recorder, publisher = Recorder(), FlakyPublisher()
+    scheduler = Scheduler(SETTINGS.updated(resync_seconds=600), recorder.run, recorder.teardown, publisher)
+    scheduler.observe(body(1))
+    await settle(recorder, 2, timeout=2.0)    # retried after the backoff (0.05 s here), not in 60-600 s
+    assert recorder.calls[1][0] == {Reason.RETRY} and len(publisher.finals) == 1
+    await scheduler.stop(1)

@@ -299,8 +299,10 @@ class Scheduler:
         state.handled_generation, state.handled_request = generation, stamp
         if not raised:
             self._observe(state, "reconcile", reasons, result, started)
-        await self._publish(state, result, final=True)
+        # Scheduled before the status write: a write that fails sets a retry, which must stand (the
+        # schedule clears retries; done after, it left the object unwritten until its resync).
         self._schedule(state, result, reasons)
+        await self._publish(state, result, final=True)
         # What arrived while the pass ran (its events found no handled generation to compare with).
         if state.generation != generation:
             self._request(state, Reason.SPEC)
