@@ -61,7 +61,7 @@ install-crd: $(STAMP)  ## create or update the LLMApp CRD in the current kube-co
 	$(PY) -m llmapp_operator install-crd
 
 bench: $(STAMP)  ## benchmarks as side-by-side ratios; appends to docs/benchmarks.md
-	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 soak: $(STAMP)  ## fault soak: LLMAPP_FAULT_KILLS (20) SIGKILL/restart points, plus every other fault test
 	LLMAPP_FAULT_KILLS=$${LLMAPP_FAULT_KILLS:-20} $(PY) -m pytest tests/integration -q -rA \
