@@ -410,7 +410,10 @@ async def drift_budget(workdir: pathlib.Path, objects: int, runs: int, log: Any)
                     latencies.append(time.perf_counter() - started)
 
                 changes: list[asyncio.Task[None]] = []
-                while runner.plans - plans_before < objects + 5:
+                # Until the storm is over: every object checked (a drift check folded into its object's
+                # spec change plans once for both) and the gate idle.
+                while not changes or not all(c.done() for c in changes) or gate.drift_waiting or \
+                        gate.drift_in_flight or runner.plans - plans_before < objects:
                     most_running = max(most_running, gate.drift_in_flight)
                     most_waiting = max(most_waiting, gate.drift_waiting)
                     if not changes and time.perf_counter() - storm > 1.0:
