@@ -287,6 +287,17 @@ async def test_a_label_selector_watch_reports_objects_leaving_and_entering_as_de
     assert int(events[0]["object"]["metadata"]["resourceVersion"]) > int(since)
 
 
+async def test_a_write_with_another_uid_is_refused_as_the_api_server_refuses_it(server: Client) -> None:
+    """How the default shard's label write (kube/shards.py) fails for a replaced object."""
+    await server("POST", PATH, app("a"))
+    status, body, _ = await server("PATCH", f"{PATH}/a", {"metadata": {"uid": "not-its-uid", "labels": {"x": "1"}}},
+                                   content_type="application/merge-patch+json")
+    assert status == 422 and body["reason"] == "Invalid"
+    assert "metadata.uid: Invalid value: \"not-its-uid\": field is immutable" in body["message"]
+    _, stored, _ = await server("GET", f"{PATH}/a")
+    assert "labels" not in stored["metadata"]
+
+
 SHARD_0_OF_2 = "shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000')"
 
 

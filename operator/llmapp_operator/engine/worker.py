@@ -80,9 +80,14 @@ PassFn = Callable[[Mapping[str, Any], frozenset[Reason], Callable[[Report], Awai
 TeardownFn = Callable[[Mapping[str, Any]], Awaitable[PassResult]]
 
 
+def spread(uid: str, salt: str) -> float:
+    """A fraction in [0, 1] fixed per object: where in a period its first check falls."""
+    return int(hashlib.sha256(f"{uid}/{salt}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def jitter(uid: str, salt: str) -> float:
-    """A fraction in [0, 0.1) fixed per object: objects created together spread out."""
-    return int(hashlib.sha256(f"{uid}/{salt}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF * 0.1
+    """A tenth of `spread`: objects created together spread out by up to 10 %."""
+    return spread(uid, salt) * 0.1
 
 
 def backoff(failures: int, settings: Settings, hint: float | None = None) -> float:
@@ -502,11 +507,6 @@ def kept(body: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(meta, Mapping) or "managedFields" not in meta:
         return body
     return {**body, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
-
-
-def spread(uid: str, salt: str) -> float:
-    """A fraction in [0, 1) fixed per object: where in a period its first check falls."""
-    return jitter(uid, salt) * 10
 
 
 def _period(state: ObjectState, reason: Reason, interval: float) -> float:

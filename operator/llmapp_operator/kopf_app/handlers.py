@@ -169,6 +169,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     deps = _deps(memo)
     configure_kopf(settings, deps.settings)
+    memo["shard_labels"] = ShardLabels()
     memo["scheduler"] = Scheduler(deps.settings, functools.partial(passes.run_pass, deps),
                                   functools.partial(passes.run_teardown, deps), KopfPublisher(deps))
 
@@ -207,12 +208,10 @@ async def _handed_to_its_shard(body: Mapping[str, Any], scheduler: Scheduler, se
     target = shards.assignment(meta.get("labels"), uid, settings.shards)
     if target is None:
         return False
-    labels = memo.get("shard_labels")
-    if not isinstance(labels, ShardLabels):
-        labels = memo["shard_labels"] = ShardLabels()
+    labels: ShardLabels = memo["shard_labels"]
     try:
         moved = await labels.assign(str(meta.get("namespace")), str(meta.get("name")), uid, target)
-    except Exception as exc:   # unreachable for now: handle it here rather than leave it unhandled
+    except Exception as exc:   # the API server unreachable (TransientError): this shard keeps the object
         log.warning("%s/%s: not handed to shard %s (%s); this shard handles it", meta.get("namespace"),
                     meta.get("name"), target, type(exc).__name__)
         return False

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from llmapp_operator import GROUP, PLURAL, VERSION
 from llmapp_operator.api.shards import SHARD_LABEL, uid_range_selector
-from llmapp_operator.kube.client import KubeClient, as_mapping, namespaced
-
-MERGE_PATCH = "application/merge-patch+json"
+from llmapp_operator.kube.client import MERGE_PATCH, KubeClient, as_mapping, namespaced
 
 
 class ShardingUnsupported(RuntimeError):

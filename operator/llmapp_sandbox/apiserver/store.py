@@ -372,6 +372,11 @@ class Store:
             else:
                 new.pop("status", None)
         meta = new.setdefault("metadata", {})
+        # BeforeUpdate keeps the stored uid only when none is given; a different one fails
+        # ValidateObjectMetaUpdate (metadata.uid is immutable).
+        if meta.get("uid") and meta["uid"] != old["metadata"].get("uid"):
+            raise invalid(kind, old["metadata"]["name"], [FieldError("metadata.uid", fe.INVALID,
+                                                                     "field is immutable", meta["uid"])])
         for name in ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if name in old["metadata"]:
                 meta[name] = old["metadata"][name]
