@@ -392,8 +392,12 @@ async def drift_budget(workdir: pathlib.Path, objects: int, runs: int, log: Any)
                 _create_all(api, objects)
                 await _until(lambda: all(is_ready(o) for o in api.server.peek_objects("llmapps", NS)), 0.1, 900,
                              "drift: not every object Ready")
-                plans_before = runner.plans
                 scheduler = schedulers[-1]
+                # Kopf's watch trails the creation burst by seconds (its events are still being
+                # consumed when the last status lands): the storm starts once the operator has seen
+                # every object as it is stored, so the spec changes measure the drift queue, not that.
+                await _until(lambda: _caught_up(scheduler, api), 0.1, 900, "drift: the watch did not catch up")
+                plans_before = runner.plans
                 now = time.monotonic()
                 for uid, state in list(scheduler.objects.items()):   # all due at once
                     state.due[worker.Reason.DRIFT] = now
@@ -427,6 +431,12 @@ async def drift_budget(workdir: pathlib.Path, objects: int, runs: int, log: Any)
     return {"objects": objects, "runs": runs, "bound": settings.drift_slots, "max_drift_in_flight":
             gate.max_drift_in_flight, "sampled_running": most_running, "most_waiting": most_waiting,
             "seconds": duration, "spec_change": spread(latencies), "max_in_flight": gate.max_in_flight}
+
+
+def _caught_up(scheduler: Any, api: RunningApiServer) -> bool:
+    seen = {uid: (state.body.get("metadata") or {}).get("resourceVersion") for uid, state in scheduler.objects.items()}
+    return all(seen.get(o["metadata"]["uid"]) == o["metadata"]["resourceVersion"]
+               for o in api.server.peek_objects("llmapps", NS))
 
 
 # -- 4. concurrency -------------------------------------------------------------------------------
