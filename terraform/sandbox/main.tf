@@ -75,3 +75,19 @@ resource "terraform_data" "deploy_role" {
     oidc    = var.create_github_oidc_provider
   }
 }
+
+# The task role's Bedrock permissions (models.tf in the stack): a policy updated in place.
+resource "terraform_data" "task_role_policy" {
+  count = length(var.bedrock_models) > 0 ? 1 : 0
+  input = { role = "${var.name}-task", bedrock_models = var.bedrock_models }
+}
+
+# Application Auto Scaling of the task count (scaling.tf in the stack): its target, policies and
+# scheduled actions, updated in place; the count itself stays the operator's and the autoscaler's.
+resource "terraform_data" "scaling" {
+  count = var.scaling == null ? 0 : 1
+  input = {
+    resource_id = "service/${var.name}-cluster/${var.name}-service"
+    scaling     = var.scaling
+  }
+}

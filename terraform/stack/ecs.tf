@@ -83,6 +83,10 @@ module "ecs_service" {
     }
   }
 
+  # The task role's own permissions: the Bedrock models of spec.app.models (models.tf). null, not
+  # [], without models: the module then creates no task policy (an empty policy document is refused).
+  tasks_iam_role_statements = length(local.bedrock_statements) > 0 ? local.bedrock_statements : null
+
   # Exactly the app's secrets, nothing else, for the task execution role.
   task_exec_secret_arns = values(var.app_secret_arns)
 

@@ -163,3 +163,38 @@ variable "permissions_boundary_arn" {
   type        = string
   default     = null
 }
+
+variable "bedrock_models" {
+  description = "Amazon Bedrock model ids (or system-defined inference profile ids) the task role may invoke in aws_region; nothing else."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for id in var.bedrock_models : can(regex("^((us|us-gov|eu|apac|jp|au|ca|global)\\.)?[a-z0-9][a-z0-9-]*\\.[a-z0-9][a-z0-9.:-]*[a-z0-9]$", id))])
+    error_message = "bedrock_models holds model ids such as anthropic.claude-3-haiku-20240307-v1:0, never a wildcard."
+  }
+}
+
+variable "scaling" {
+  description = "ECS service autoscaling (spec.app.scaling); null: a fixed task count the operator sets."
+  type = object({
+    min_tasks           = number
+    max_tasks           = number
+    cpu_target          = optional(number)
+    requests_per_target = optional(number)
+    schedule = optional(object({
+      stop     = string
+      start    = string
+      timezone = optional(string, "UTC")
+    }))
+  })
+  default = null
+  validation {
+    # A conditional, not `||`: Terraform 1.11 evaluates both sides of `||`, and an attribute of a
+    # null object is an error.
+    condition = var.scaling == null ? true : (
+      var.scaling.min_tasks >= 1 && var.scaling.min_tasks <= var.scaling.max_tasks && var.scaling.max_tasks <= 100 &&
+      (var.scaling.cpu_target != null || var.scaling.requests_per_target != null)
+    )
+    error_message = "scaling needs 1 <= min_tasks <= max_tasks <= 100 and a cpu_target or requests_per_target."
+  }
+}

@@ -237,3 +237,47 @@ async def test_operator_mode_waits_for_a_tag_not_pushed_yet(moto_endpoint: str) 
     again = await roll_out(EcsService(moto_endpoint), REGION, "operator", 3, ecs.outputs(ours), result.status,
                            applied_now=False)
     assert again is not None and again.deployed[0] and ecs.described()["desiredCount"] == 3
+
+
+def register_scaling(endpoint: str, ecs: Ecs, low: int, high: int) -> None:
+    """The scalable target as terraform/stack/scaling.tf registers it (or a scheduled action moves it)."""
+    scaling: Any = boto3.client("application-autoscaling", endpoint_url=endpoint, region_name=REGION)
+    scaling.register_scalable_target(ServiceNamespace="ecs", ResourceId=f"service/{ecs.cluster}/{ecs.service}",
+                                     ScalableDimension="ecs:service:DesiredCount", MinCapacity=low, MaxCapacity=high)
+
+
+async def test_with_scaling_the_autoscaler_owns_the_count_inside_the_range_it_holds_now(
+        service_deps: Deps, moto_endpoint: str, terraform_log: TerraformLog) -> None:
+    name = unique("scale")
+    ecs = Ecs(moto_endpoint, name)
+    register_scaling(moto_endpoint, ecs, 2, 6)
+    scaling = {"minTasks": 2, "maxTasks": 6, "cpuTarget": 60,
+               "schedule": {"stop": "cron(0 20 ? * MON-FRI *)", "start": "cron(0 7 ? * MON-FRI *)",
+                            "timezone": "Europe/Berlin"}}
+    app = make_app(name, desiredCount=9, scaling=scaling)
+    first = await converge(app, service_deps, Previous())   # a real terraform apply of the sandbox with scaling
+    assert isinstance(first.error, Waiting) and first.error.reason == "WaitingForImage", first.report.message
+    assert ecs.described()["desiredCount"] == 0   # no tasks before the image, scaling or not
+
+    ecs.cd_deploy("sha-1")
+    status = status_patch(Previous(), first, "t1")
+    second = await converge(app, service_deps, Previous.from_status(status))
+    assert second.error is None, second.report.message
+    # Raised from 0 to the minimum (target tracking cannot scale out from 0); desiredCount 9 is not used.
+    assert ecs.described()["desiredCount"] == 2
+    assert second.fields["rollout"]["scaling"] == {"minTasks": 2, "maxTasks": 6}
+
+    # The autoscaler scaled out: its count stands, with no Terraform run.
+    runs = terraform_log.count()
+    ecs.ecs.update_service(cluster=ecs.cluster, service=ecs.service, desiredCount=5)
+    status.update(status_patch(Previous.from_status(status), second, "t2"))
+    third = await converge(app, service_deps, Previous.from_status(status))
+    assert third.error is None and ecs.described()["desiredCount"] == 5 and terraform_log.count() == runs
+
+    # Out of hours the stop action holds 0..0 and App Auto Scaling scaled in: the operator keeps 0.
+    register_scaling(moto_endpoint, ecs, 0, 0)
+    ecs.ecs.update_service(cluster=ecs.cluster, service=ecs.service, desiredCount=0)
+    status.update(status_patch(Previous.from_status(status), third, "t3"))
+    fourth = await converge(app, service_deps, Previous.from_status(status))
+    assert ecs.described()["desiredCount"] == 0
+    assert fourth.fields["rollout"]["scaling"] == {"minTasks": 0, "maxTasks": 0}

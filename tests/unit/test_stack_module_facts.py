@@ -141,3 +141,42 @@ def test_a_stack_applied_with_the_other_service_variant_keeps_its_service() -> N
     moves = {(b["from"], b["to"]) for b in blocks}
     assert ("${module.ecs_service.aws_ecs_service.this[0]}",
             "${module.ecs_service.aws_ecs_service.ignore_task_definition[0]}") in moves, moves
+
+
+def resources() -> dict[str, dict[str, Any]]:
+    """type.name -> arguments of every resource the stack writes itself."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in STACK.glob("*.tf"):
+        for block in hcl2.loads(path.read_text()).get("resource", []):  # type: ignore[attr-defined]
+            for rtype, named in block.items():
+                for name, body in named.items():
+                    found[f"{rtype}.{name}"] = body
+    return found
+
+
+# ecs 7.5.0 modules/service/main.tf (Autoscaling): aws_appautoscaling_target.this registers
+# min_capacity = min(var.autoscaling_min_capacity, var.desired_count) and max_capacity =
+# max(var.autoscaling_max_capacity, var.desired_count). With desired_count = 0 (above) every minimum
+# would be 0, so the stack registers the target itself with the spec's range.
+def test_autoscaling_is_the_stack_s_own_so_the_minimum_is_the_spec_s() -> None:
+    written = resources()
+    target = written["aws_appautoscaling_target.app"]
+    assert target["min_capacity"] == "${var.scaling.min_tasks}" and target["max_capacity"] == "${var.scaling.max_tasks}"
+    assert target["scalable_dimension"] == "ecs:service:DesiredCount" and target["service_namespace"] == "ecs"
+    assert target["resource_id"] == "${local.scaling_resource_id}"
+    assert 'scaling_resource_id = "service/${module.ecs_cluster.name}/${module.ecs_service.name}"' in (
+        STACK / "scaling.tf").read_text()
+    requests = written["aws_appautoscaling_policy.requests"]["target_tracking_scaling_policy_configuration"][0]
+    label = requests["predefined_metric_specification"][0]["resource_label"]
+    # CloudWatch's pair: app/<alb>/<id>/targetgroup/<tg>/<id>, both arn_suffix outputs of alb 10.5.0.
+    assert label == '${module.alb.arn_suffix}/${module.alb.target_groups["app"].arn_suffix}'
+    stop = written["aws_appautoscaling_scheduled_action.stop"]["scalable_target_action"][0]
+    assert (stop["min_capacity"], stop["max_capacity"]) == (0, 0)
+
+
+# ecs 7.5.0 modules/service/main.tf: data.aws_iam_policy_document.tasks, aws_iam_policy.tasks and
+# its attachment have count `create_tasks_iam_role && (var.tasks_iam_role_statements != null ||
+# enable_execute_command)`: [] would create a policy with no statement, which IAM refuses.
+def test_the_task_role_gets_a_policy_only_when_there_are_models() -> None:
+    statements = modules()["ecs_service"]["tasks_iam_role_statements"]
+    assert statements == "${length(local.bedrock_statements) > 0 ? local.bedrock_statements : null}"

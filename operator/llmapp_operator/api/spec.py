@@ -46,6 +46,19 @@ _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 VPC_CIDR_PATTERN = rf"^({_OCTET}\.){{3}}{_OCTET}/(1[6-9]|2[0-3])$"
 IMAGE_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._/:@-]*)?$"
 RULE_ID_PATTERN = r"^(LLMAPP-[A-Z0-9-]+|CKV2?_[A-Z0-9_]+)$"   # built-in rules and Checkov checks
+# A Bedrock foundation model id (provider.model[:version], e.g. anthropic.claude-3-haiku-20240307-v1:0),
+# optionally behind a system-defined cross-region inference profile (us., eu., apac., global., ...).
+# No "*" can match: access is granted to named models only (rule LLMAPP-BEDROCK-SCOPED).
+INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+BEDROCK_MODEL_PATTERN = (rf"^(({'|'.join(INFERENCE_PROFILE_PREFIXES)})\.)?[a-z0-9][a-z0-9-]*\."
+                         r"[a-z0-9][a-z0-9.:-]*[a-z0-9]$")
+# App Auto Scaling's cron form: six fields (minutes hours day-of-month month day-of-week year).
+SCALING_CRON_PATTERN = r"^cron\(([0-9A-Za-z*?/,#-]+ ){5}[0-9A-Za-z*?/,#-]+\)$"
+TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+MODEL_ENTRIES = 8
+MODEL_ENV_LENGTH = 64
+# What the operator itself sets in the container's environment from spec.app.models.
+BEDROCK_IDS_ENV = "BEDROCK_MODEL_IDS"
 
 # -- bounds ---------------------------------------------------------------------------------------
 NAME_LENGTH = 128          # environment variable, GitHub variable/secret and module variable names
@@ -58,7 +71,7 @@ MODULE_VAR_VALUE_LENGTH = 512
 MODULE_VARS_TOTAL = 2048
 MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 60, 24 * 3600
 MIN_DRIFT_SECONDS = 1   # the drift timer's tick (LLMAPP_DRIFT_TICK_SECONDS) bounds how often checks really run
-SPEC_BYTES_BUDGET = 128 * 1024
+SPEC_BYTES_BUDGET = 132 * 1024   # 128 KiB until spec.app.scaling and spec.app.models (1.3 KiB more)
 """The largest `spec` the CRD admits, serialised as `kubectl apply` keeps it in its
 last-applied-configuration annotation (escapes counted at 6 bytes), stays below this. The API
 server allows 256 KiB of annotations in all: the rest is the user's own."""
@@ -80,6 +93,7 @@ STANDARD_VARIABLES = (
     "name", "environment", "aws_region", "github_repository", "github_environment", "container_port",
     "task_cpu", "task_memory", "health_check_path", "image", "app_environment",
     "app_secret_arns", "vpc_cidr", "az_count", "single_nat_gateway", "rollout", "tags",
+    "bedrock_models", "scaling",
 )
 # The variables of the built-in modules an object may set; generated from terraform/*/variables.tf
 # by `make crd` and checked against the modules by a test (platform modules are checked at run time).
@@ -267,6 +281,69 @@ _FARGATE_RULE = " || ".join(
 )
 
 
+class BedrockModel(Model):
+    """A Bedrock model the app may invoke, without an API key: the task role may call it."""
+
+    id: Annotated[str, Field(min_length=3, max_length=96, pattern=BEDROCK_MODEL_PATTERN)]
+    """Foundation model id (anthropic.claude-3-haiku-20240307-v1:0) or system-defined inference profile
+    id (us.anthropic.claude-3-5-sonnet-20240620-v1:0). The task role may call exactly this model in the
+    app's region (a profile: through that profile only)."""
+    env: Annotated[str | None, Field(min_length=1, max_length=MODEL_ENV_LENGTH, pattern=ENV_NAME_PATTERN)] = None
+    """Environment variable that receives this id (BEDROCK_MODEL_IDS always lists all of them)."""
+
+    @property
+    def is_inference_profile(self) -> bool:
+        return self.id.split(".", 1)[0] in INFERENCE_PROFILE_PREFIXES
+
+
+class ScalingSchedule(Model):
+    """Out of hours: 0 tasks from `stop` until `start` (App Auto Scaling scheduled actions)."""
+
+    stop: Annotated[str, Field(max_length=64, pattern=SCALING_CRON_PATTERN)]
+    """When tasks go to 0, e.g. cron(0 20 ? * MON-FRI *)."""
+    start: Annotated[str, Field(max_length=64, pattern=SCALING_CRON_PATTERN)]
+    """When minTasks..maxTasks apply again, e.g. cron(0 7 ? * MON-FRI *)."""
+    timezone: Annotated[str, Field(max_length=64, pattern=TIMEZONE_PATTERN)] = "UTC"
+    """IANA time zone of both expressions, e.g. Europe/Berlin."""
+
+
+class ScalingSpec(Model):
+    """ECS service autoscaling: the task count follows load between minTasks and maxTasks."""
+
+    model_config = ConfigDict(json_schema_extra=k8s(
+        cel("self.minTasks <= self.maxTasks", "minTasks must not be above maxTasks", field_path=".minTasks"),
+        cel("has(self.cpuTarget) || has(self.requestsPerTarget)",
+            "set cpuTarget, requestsPerTarget or both: what the task count follows"),
+    ))
+
+    min_tasks: Annotated[int, Field(ge=1, le=100)] = 1
+    """Fewest tasks while the app is up, at least 1: target tracking cannot scale out from 0 tasks (no
+    task reports CPU, no target counts requests). For 0 tasks out of hours use schedule."""
+    max_tasks: Annotated[int, Field(ge=1, le=100)]
+    """Most tasks; the cost estimate shows the monthly cost at minTasks and at maxTasks."""
+    cpu_target: Annotated[int | None, Field(ge=10, le=90)] = None
+    """Average CPU utilisation (percent) to hold by adding and removing tasks."""
+    requests_per_target: Annotated[int | None, Field(ge=1, le=100000)] = None
+    """ALB requests per task (ALBRequestCountPerTarget) to hold."""
+    schedule: ScalingSchedule | None = None
+    """Scale to zero out of hours, e.g. for a dev app."""
+
+    @model_validator(mode="after")
+    def _range(self) -> ScalingSpec:
+        if self.min_tasks > self.max_tasks:
+            raise ValueError("minTasks must not be above maxTasks")
+        if self.cpu_target is None and self.requests_per_target is None:
+            raise ValueError("set cpuTarget, requestsPerTarget or both: what the task count follows")
+        return self
+
+    def as_variable(self) -> dict[str, Any]:
+        """The stack's `scaling` variable (null when the spec has no scaling)."""
+        return {"min_tasks": self.min_tasks, "max_tasks": self.max_tasks, "cpu_target": self.cpu_target,
+                "requests_per_target": self.requests_per_target,
+                "schedule": None if self.schedule is None else {
+                    "stop": self.schedule.stop, "start": self.schedule.start, "timezone": self.schedule.timezone}}
+
+
 class AppSpec(Model):
     """The app container and its Fargate task."""
 
@@ -282,6 +359,17 @@ class AppSpec(Model):
             field_path=".image"),
         cel("!has(self.rollout) || self.rollout != 'operator' || (has(self.image) && self.image != '')",
             "rollout: operator runs spec.app.image: set it (a tag or a digest)", field_path=".image"),
+        cel(f"!has(self.models) || !has(self.env) || (!('{BEDROCK_IDS_ENV}' in self.env) && "
+            "self.models.all(m, !has(m.env) || !(m.env in self.env)))",
+            f"env sets {BEDROCK_IDS_ENV} or a model's env name: the operator sets those from models",
+            field_path=".env"),
+        cel("!has(self.models) || !has(self.secrets) || self.secrets.all(s, "
+            f"s.name != '{BEDROCK_IDS_ENV}' && self.models.all(m, !has(m.env) || m.env != s.name))",
+            f"an app secret is named {BEDROCK_IDS_ENV} or like a model's env: the operator sets those from models",
+            field_path=".secrets"),
+        cel("!has(self.models) || self.models.all(m, !has(m.env) || (m.env != '" + BEDROCK_IDS_ENV + "' && "
+            "self.models.filter(n, has(n.env) && n.env == m.env).size() == 1))",
+            f"two models use the same env name, or one is {BEDROCK_IDS_ENV}", field_path=".models"),
     ))
 
     image: Annotated[str, Field(max_length=512, pattern=IMAGE_PATTERN)] = ""
@@ -311,6 +399,21 @@ class AppSpec(Model):
         list_type="map", list_map_keys=["name"]))] = Field(default_factory=list)
     """Secret environment variables. Values are read from Kubernetes Secrets and reach the task through
     AWS Secrets Manager, never through Terraform state, logs, Events or status."""
+    scaling: ScalingSpec | None = None
+    """Autoscaling of the task count between minTasks and maxTasks; desiredCount is then not used
+    (docs/stack.md)."""
+    models: Annotated[list[BedrockModel], Field(max_length=MODEL_ENTRIES, json_schema_extra=k8s(
+        list_type="map", list_map_keys=["id"]))] = Field(default_factory=list)
+    """Amazon Bedrock models the app may invoke with its task role (no API key). The container gets
+    BEDROCK_MODEL_IDS (comma-separated) and each model's env variable."""
+
+    @property
+    def model_environment(self) -> dict[str, str]:
+        """The variables the operator adds to the container's environment for `models`."""
+        if not self.models:
+            return {}
+        return {BEDROCK_IDS_ENV: ",".join(m.id for m in self.models),
+                **{m.env: m.id for m in self.models if m.env}}
 
     @property
     def rollout_mode(self) -> Literal["pipeline", "operator"]:
@@ -341,6 +444,13 @@ class AppSpec(Model):
         clash = sorted(set(names) & set(self.env))
         if clash:
             raise ValueError(f"app secret name(s) also in env: {', '.join(clash)}")
+        check_unique("model", [m.id for m in self.models])
+        model_env = [m.env for m in self.models if m.env]
+        check_unique("model env", model_env)
+        taken = sorted((set(model_env) | ({BEDROCK_IDS_ENV} if self.models else set())) & (set(self.env) | set(names)))
+        if taken or BEDROCK_IDS_ENV in model_env:
+            raise ValueError(f"{', '.join(taken or [BEDROCK_IDS_ENV])}: set by the operator from spec.app.models; "
+                             "do not set it in env, secrets or a second model")
         return self
 
 

@@ -85,7 +85,9 @@ class CostStatus(StatusModel):
     """Monthly cost estimate of the infrastructure after the last plan."""
 
     monthly_estimate: float | None = None
-    """Estimated monthly cost."""
+    """Estimated monthly cost (with spec.app.scaling: at maxTasks)."""
+    monthly_estimate_at_min_tasks: float | None = None
+    """With spec.app.scaling: the estimate at minTasks; the range is this to monthlyEstimate."""
     currency: str | None = None
     """Currency of the estimate."""
     price_table_date: str | None = None
@@ -103,6 +105,15 @@ class DriftStatus(StatusModel):
     """Address and action of each drifted resource (no values)."""
 
 
+class ScalingRange(StatusModel):
+    """The task range of the service's scalable target."""
+
+    min_tasks: Annotated[int, Field(json_schema_extra={"format": "int32"})]
+    """Fewest tasks now."""
+    max_tasks: Annotated[int, Field(json_schema_extra={"format": "int32"})]
+    """Most tasks now."""
+
+
 class RolloutStatus(StatusModel):
     """The ECS service as the operator last saw or set it (docs/stack.md, "Rollout")."""
 
@@ -116,7 +127,10 @@ class RolloutStatus(StatusModel):
     """The revision the operator deployed last; a service on another one after that was rolled back
     (operator) or deployed by the app's CD (pipeline)."""
     desired_count: Annotated[int | None, Field(json_schema_extra={"format": "int32"})] = None
-    """Tasks the service is set to run: spec.app.desiredCount, 0 while the image is missing."""
+    """Tasks the service is set to run: spec.app.desiredCount (with scaling: the autoscaler's count),
+    0 while the image is missing."""
+    scaling: ScalingRange | None = None
+    """With spec.app.scaling: the range Application Auto Scaling holds now (0..0 out of hours)."""
     state: str | None = None
     """rolloutState of the service's PRIMARY deployment (IN_PROGRESS, COMPLETED, FAILED)."""
 

@@ -136,11 +136,13 @@ def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str,
         # service runs goes in just before a plan (`with_running_image`).
         "image": spec.app.image,
         "rollout": spec.app.rollout_mode,
-        "app_environment": dict(sorted(spec.app.env.items())),
+        "app_environment": dict(sorted({**spec.app.env, **spec.app.model_environment}.items())),
         "app_secret_arns": dict(sorted(secret_arns.items())),
         "vpc_cidr": spec.network.vpc_cidr,
         "az_count": spec.network.az_count,
         "single_nat_gateway": spec.network.single_nat_gateway,
+        "bedrock_models": [model.id for model in spec.app.models],
+        "scaling": spec.app.scaling.as_variable() if spec.app.scaling else None,
         "tags": {
             "llmops.dev/namespace": app.ref.namespace,
             "llmops.dev/name": app.ref.name,
@@ -217,9 +219,15 @@ def render(
         namespace=app.ref.namespace,
         name=app.ref.name,
         review=ReviewOptions(region=app.spec.aws.region, policy_skip=tuple(app.spec.terraform.policy.skip),
-                             price_override=price_override, desired_tasks=app.spec.app.desired_count),
+                             price_override=price_override, desired_tasks=app.spec.app.desired_count,
+                             scaling_tasks=scaling_tasks(app)),
         role=grant.role,
     )
+
+
+def scaling_tasks(app: LLMApp) -> tuple[int, int] | None:
+    scaling = app.spec.app.scaling
+    return (scaling.min_tasks, scaling.max_tasks) if scaling else None
 
 
 def single_tenant_grant(app: LLMApp, settings: Settings, module: ModuleInfo) -> Grant:
@@ -267,6 +275,9 @@ class ReviewOptions:
     desired_tasks: int | None = None
     """Tasks the cost counts: spec.app.desiredCount. The operator sets it through the ECS API, so the
     plan only shows the count the service had; None: the plan's count."""
+    scaling_tasks: tuple[int, int] | None = None
+    """spec.app.scaling's (minTasks, maxTasks): the estimate is given at both, and the guardrails
+    compare the one at maxTasks (what the app may cost)."""
 
 
 def with_running_image(ws: Workspace, image: str) -> Workspace:

@@ -19,7 +19,7 @@ from llmapp_operator.cloud.clients import aws_errors, client
 Doc = Mapping[str, Any]
 
 _DENIED_HINT = ("the operator's AWS identity may not describe or update the ECS service and its task "
-                "definitions, or describe ECR images (docs/iam.md)")
+                "definitions, describe ECR images, or describe the service's scalable target (docs/iam.md)")
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,17 @@ class EcsService:
             with self._errors("ECR image", image.split("@")[0].split(":")[0], region):
                 return not ecr_image_missing(image, self.endpoint_url)
         return bool(image) and await asyncio.to_thread(read)
+
+    async def scaling_range(self, region: str, cluster: str, service: str) -> tuple[int, int] | None:
+        """(min, max) of the service's scalable target as Application Auto Scaling holds it now (a
+        scheduled action may have moved it from the spec's); None when none is registered."""
+        def read() -> tuple[int, int] | None:
+            with self._errors(cluster, service, region):
+                found = client("application-autoscaling", region, self.endpoint_url).describe_scalable_targets(
+                    ServiceNamespace="ecs", ResourceIds=[f"service/{cluster}/{service}"],
+                    ScalableDimension="ecs:service:DesiredCount").get("ScalableTargets", [])
+            return (int(found[0]["MinCapacity"]), int(found[0]["MaxCapacity"])) if found else None
+        return await asyncio.to_thread(read)
 
     async def update(self, region: str, cluster: str, service: str, *, desired_count: int | None = None,
                      task_definition: str | None = None,

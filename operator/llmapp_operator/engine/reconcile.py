@@ -499,8 +499,9 @@ def review_fields(plan: PlanSummary) -> dict[str, Any]:
         return {}
     fields: dict[str, Any] = {"policy": {"violations": list(review.violations), "waived": list(review.waived)}}
     if review.monthly_cost is not None:
-        fields["cost"] = {"monthlyEstimate": review.monthly_cost, "currency": review.currency,
-                          "priceTableDate": review.price_table_date, "lines": list(review.cost_lines)}
+        fields["cost"] = {"monthlyEstimate": review.monthly_cost, "monthlyEstimateAtMinTasks": review.monthly_cost_min,
+                          "currency": review.currency, "priceTableDate": review.price_table_date,
+                          "lines": list(review.cost_lines)}
     return fields
 
 
@@ -543,8 +544,10 @@ async def _roll_out(app: LLMApp, deps: Deps, previous: Previous, outputs: Output
                     applied_now: bool) -> RolloutResult | None:
     if deps.service is None:
         return None
+    scaling = app.spec.app.scaling
     return await roll_out(deps.service, app.spec.aws.region, app.spec.app.rollout_mode, app.spec.app.desired_count,
-                          outputs, previous.rollout, applied_now=applied_now)
+                          outputs, previous.rollout, applied_now=applied_now,
+                          scaling=(scaling.min_tasks, scaling.max_tasks) if scaling else None)
 
 
 async def _app_health(app: LLMApp, deps: Deps, outputs: Outputs) -> tuple[bool, str, str] | None:

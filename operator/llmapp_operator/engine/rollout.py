@@ -30,6 +30,7 @@ class ServiceControl(Protocol):
     async def observe(self, region: str, cluster: str, service: str) -> ServiceView | None: ...
     async def revision(self, region: str, task_definition: str, container: str) -> Revision | None: ...
     async def image_exists(self, image: str) -> bool: ...
+    async def scaling_range(self, region: str, cluster: str, service: str) -> tuple[int, int] | None: ...
     async def update(self, region: str, cluster: str, service: str, *, desired_count: int | None = None,
                      task_definition: str | None = None,
                      load_balancers: tuple[LoadBalancer, ...] | None = None) -> None: ...
@@ -47,6 +48,9 @@ class Wanted:
     """Terraform applied in this pass: its revision is new."""
     requested: str = ""
     """The revision the operator deployed last (status.rollout.requested)."""
+    scaling: tuple[int, int] | None = None
+    """spec.app.scaling: the (min, max) tasks Application Auto Scaling holds now; the autoscaler owns
+    the count inside it. None: a fixed count, desired_count."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def choose(wanted: Wanted, view: ServiceView, running: Revision | None) -> Choic
 
 def decide(wanted: Wanted, view: ServiceView, choice: Choice, image_exists: bool) -> ServiceChange:
     """The one UpdateService that makes the service what `choice` says (pure)."""
-    count = wanted.desired_count if image_exists else 0
+    count = _task_count(wanted, view) if image_exists else 0
     balancers: tuple[LoadBalancer, ...] | None = None
     if wanted.load_balancer is not None and view.load_balancers != (wanted.load_balancer,):
         # The module's service variant ignores load_balancer too: a new target group (a port change,
@@ -105,6 +109,16 @@ def decide(wanted: Wanted, view: ServiceView, choice: Choice, image_exists: bool
         task_definition=choice.deploy.arn if choice.deploy is not None else None,
         load_balancers=balancers,
     )
+
+
+def _task_count(wanted: Wanted, view: ServiceView) -> int:
+    """The count to run once the image exists: the spec's, or with autoscaling the autoscaler's,
+    brought into its range (the service starts at 0, and a target tracking policy cannot scale out
+    from 0 tasks)."""
+    if wanted.scaling is None:
+        return wanted.desired_count
+    low, high = wanted.scaling
+    return min(max(view.desired_count, low), high)
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,7 @@ async def running_image(control: ServiceControl, region: str, outputs: Mapping[s
 
 async def roll_out(control: ServiceControl, region: str, mode: Mode, desired_count: int,
                    outputs: Mapping[str, Any], previous: Mapping[str, Any] | None, *,
-                   applied_now: bool) -> RolloutResult | None:
+                   applied_now: bool, scaling: tuple[int, int] | None = None) -> RolloutResult | None:
     """Set the service to what `mode` wants; None when the outputs name no service."""
     names = service_of(outputs)
     if names is None:
@@ -157,7 +171,10 @@ async def roll_out(control: ServiceControl, region: str, mode: Mode, desired_cou
     terraform = await control.revision(region, arn, container) if arn else None
     running = await control.revision(region, view.task_definition, container) if view.task_definition else None
     requested = str((previous or {}).get("requested") or "")
-    wanted = Wanted(mode, desired_count, balancer, terraform, applied_now, requested)
+    if scaling is not None:
+        # A scheduled action moves the range (0..0 out of hours): the live target, else the spec's.
+        scaling = await control.scaling_range(region, cluster, service) or scaling
+    wanted = Wanted(mode, desired_count, balancer, terraform, applied_now, requested, scaling)
     choice = choose(wanted, view, running)
     runs = choice.runs
     exists = bool(runs and runs.image) and await control.image_exists(runs.image if runs else "")
@@ -171,6 +188,7 @@ async def roll_out(control: ServiceControl, region: str, mode: Mode, desired_cou
         "taskDefinition": change.task_definition or view.task_definition or None,
         "requested": change.task_definition or requested or None,
         "desiredCount": change.desired_count if change.desired_count is not None else view.desired_count,
+        "scaling": {"minTasks": scaling[0], "maxTasks": scaling[1]} if scaling is not None else None,
         "state": ("IN_PROGRESS" if change.task_definition else view.rollout_state) or None,
     }
     if choice.problem == "DeployedMeanwhile":

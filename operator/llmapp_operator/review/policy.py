@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ RULES: Mapping[str, str] = {
     "LLMAPP-ECR-SCAN-ON-PUSH": "ECR repositories scan images on push",
     "LLMAPP-SG-OPEN-INGRESS": "no security group ingress from 0.0.0.0/0 or ::/0 except the ALB listener ports",
     "LLMAPP-ECS-PUBLIC-IP": "ECS tasks get no public IP (they run in private subnets)",
+    "LLMAPP-BEDROCK-SCOPED": "IAM policies allow Bedrock models only by name (no wildcard action or model)",
 }
 # Destroying or replacing these loses data or breaks what others share: held for approval.
 PROTECTED_TYPES = frozenset({"aws_s3_bucket", "aws_ecr_repository", "aws_vpc", "aws_db_instance",
@@ -101,11 +103,72 @@ def _ecs_rules(resources: list[Resource]) -> Iterator[tuple[str, str, str]]:
             yield "LLMAPP-ECS-PUBLIC-IP", service.address, "assign_public_ip is true"
 
 
+IAM_POLICY_TYPES = frozenset({"aws_iam_policy", "aws_iam_role_policy", "aws_iam_user_policy", "aws_iam_group_policy"})
+# The one region wildcard the stack writes: a foundation model reached through an inference profile,
+# allowed only through that profile (models.tf).
+_THROUGH_PROFILE = "bedrock:inferenceprofilearn"
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _statements(policy: Any) -> Iterator[Mapping[str, Any]]:
+    """The statements of a policy document (a JSON string in plan JSON; unknown until apply: none)."""
+    try:
+        document = json.loads(policy) if isinstance(policy, str) else None
+    except ValueError:
+        return
+    if isinstance(document, Mapping):
+        statements = document.get("Statement")
+        for statement in [statements] if isinstance(statements, Mapping) else statements or ():
+            if isinstance(statement, Mapping):
+                yield statement
+
+
+def _bedrock_wildcard(statement: Mapping[str, Any]) -> str | None:
+    """Why an Allow statement grants Bedrock model access wider than named models; None if it does not."""
+    if statement.get("Effect", "Allow") != "Allow":
+        return None
+    if "NotAction" in statement:
+        if not any(a.lower() in ("bedrock:*", "*") for a in _as_list(statement["NotAction"])):
+            return "NotAction allows every other action, Bedrock's included"
+        return None
+    actions = [a.lower() for a in _as_list(statement.get("Action"))]
+    bedrock = [a for a in actions if a == "*" or a.startswith("bedrock:")]
+    if not bedrock:
+        return None
+    wild_actions = sorted(a for a in bedrock if "*" in a)
+    if wild_actions:
+        return f"action {', '.join(wild_actions)}"
+    if "NotResource" in statement:
+        return "NotResource allows every other resource"
+    conditions = {key.lower() for block in (statement.get("Condition") or {}).values() if isinstance(block, Mapping)
+                  for key in block}
+    for resource in _as_list(statement.get("Resource")):
+        parts = resource.split(":", 5)
+        model = parts[5] if len(parts) == 6 else resource
+        if "*" in model:
+            return f"resource {resource}"
+        if len(parts) == 6 and "*" in parts[3] and _THROUGH_PROFILE not in conditions:
+            return f"resource {resource} in every region, not only through an inference profile"
+    return None
+
+
+def _bedrock_rules(resources: list[Resource]) -> Iterator[tuple[str, str, str]]:
+    for resource in (r for r in resources if r.type in IAM_POLICY_TYPES):
+        for statement in _statements(resource.after.get("policy")):
+            why = _bedrock_wildcard(statement)
+            if why:
+                yield "LLMAPP-BEDROCK-SCOPED", resource.address, why
+
+
 def evaluate_policy(plan: Mapping[str, Any], skip: Iterable[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(violations, waived), each as "RULE-ID address: why", sorted."""
     resources = resources_after(plan)
     skipped = set(skip)
-    found = [f"{rule} {address}: {why}" for check in (_s3_rules, _alb_rules, _ecr_rules, _sg_rules, _ecs_rules)
+    found = [f"{rule} {address}: {why}" for check in (_s3_rules, _alb_rules, _ecr_rules, _sg_rules, _ecs_rules,
+                                                                     _bedrock_rules)
              for rule, address, why in check(resources)]
     violations = tuple(sorted(item for item in found if item.split(" ", 1)[0] not in skipped))
     waived = tuple(sorted(item for item in found if item.split(" ", 1)[0] in skipped))

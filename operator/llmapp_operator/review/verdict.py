@@ -17,6 +17,9 @@ class PlanReview:
     waived: tuple[str, ...] = ()
     destructive: tuple[str, ...] = ()       # addresses of protected resources destroyed or replaced
     monthly_cost: float | None = None
+    """With autoscaling: the estimate at maxTasks (what the guardrails compare)."""
+    monthly_cost_min: float | None = None
+    """With autoscaling: the estimate at minTasks; None without."""
     currency: str = ""
     price_table_date: str = ""
     cost_lines: tuple[str, ...] = ()        # the estimate's line items
@@ -34,6 +37,15 @@ def review_plan(plan: Mapping[str, Any], options: ReviewOptions) -> PlanReview:
         table = load_price_table(options.region, options.price_override)
     except UnknownRegion:
         return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan))
-    monthly, lines = estimate_monthly_cost(plan, table, tasks=options.desired_tasks)
+    lowest: float | None = None
+    if options.scaling_tasks is not None:
+        low, high = options.scaling_tasks
+        lowest, low_lines = estimate_monthly_cost(plan, table, tasks=low)
+        monthly, lines = estimate_monthly_cost(plan, table, tasks=high)
+        # The Fargate line at minTasks beside the full estimate at maxTasks.
+        lines = tuple(f"at minTasks: {item}" for item in low_lines if item.startswith("Fargate")) + lines
+    else:
+        monthly, lines = estimate_monthly_cost(plan, table, tasks=options.desired_tasks)
     return PlanReview(violations=violations, waived=waived, destructive=destructive_changes(plan),
-                      monthly_cost=monthly, currency=table.currency, price_table_date=table.date, cost_lines=lines)
+                      monthly_cost=monthly, monthly_cost_min=lowest, currency=table.currency,
+                      price_table_date=table.date, cost_lines=lines)

@@ -177,9 +177,11 @@ def summary_from_dict(data: Mapping[str, Any]) -> PlanSummary:
 def review_from_dict(data: Mapping[str, Any]) -> PlanReview:
     def strings(name: str) -> tuple[str, ...]:
         return tuple(str(item) for item in data.get(name) or ())
-    cost = data.get("monthly_cost")
+    cost, lowest = data.get("monthly_cost"), data.get("monthly_cost_min")
     return PlanReview(violations=strings("violations"), waived=strings("waived"), destructive=strings("destructive"),
-                      monthly_cost=float(cost) if cost is not None else None, currency=str(data.get("currency", "")),
+                      monthly_cost=float(cost) if cost is not None else None,
+                      monthly_cost_min=float(lowest) if lowest is not None else None,
+                      currency=str(data.get("currency", "")),
                       price_table_date=str(data.get("price_table_date", "")), cost_lines=strings("cost_lines"))
 
 

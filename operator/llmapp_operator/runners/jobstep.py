@@ -62,10 +62,11 @@ def workspace_for(request: JobRequest, settings: Settings) -> Workspace:
 
 
 def review_options(data: Mapping[str, Any]) -> ReviewOptions:
-    tasks = data.get("desired_tasks")
+    tasks, scaling = data.get("desired_tasks"), data.get("scaling_tasks")
     return ReviewOptions(region=str(data["region"]), policy_skip=tuple(data.get("policy_skip") or ()),
                          price_override=data.get("price_override"),
-                         desired_tasks=int(tasks) if tasks is not None else None)
+                         desired_tasks=int(tasks) if tasks is not None else None,
+                         scaling_tasks=(int(scaling[0]), int(scaling[1])) if scaling else None)
 
 
 def reply(request: JobRequest, *, plan: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None,
