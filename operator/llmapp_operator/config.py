@@ -245,6 +245,10 @@ class Settings(BaseSettings):
     app_health_recheck_seconds: float = 30.0
     """While the app is not healthy yet, look again this often (no Terraform runs for it)."""
 
+    certificate_recheck_seconds: float = 300.0
+    """While ACM has not issued spec.domain's certificate (after the stack's apply stopped waiting for
+    it), ask ACM this often; Terraform runs again only once it is issued."""
+
     resync_seconds: float = 600.0
     """How often a Ready object is looked at again (jittered by up to 10 %): its Secrets are re-read
     (a rotated value writes a new Secrets Manager version and rolls the service; GitHub secrets are

@@ -27,8 +27,21 @@ resource "terraform_data" "alb" {
     logs              = terraform_data.alb_logs_bucket.output.bucket
     port              = var.container_port
     health_check_path = var.health_check_path
-    https             = var.certificate_arn != ""
+    https             = var.certificate_arn != "" || var.domain_name != ""
   }
+}
+
+# spec.domain (acm.tf in the stack): the certificate, validated through DNS in the zone, and the
+# alias record to the ALB. A new name replaces the certificate (the stack's is create_before_destroy).
+resource "terraform_data" "certificate" {
+  count            = var.domain_name != "" ? 1 : 0
+  input            = { domain = var.domain_name, zone = var.domain_zone_id }
+  triggers_replace = [var.domain_name]
+}
+
+resource "terraform_data" "dns_record" {
+  count = var.domain_name != "" ? 1 : 0
+  input = { zone = var.domain_zone_id, name = var.domain_name, alias_to = terraform_data.alb.id }
 }
 
 resource "terraform_data" "ecr" {

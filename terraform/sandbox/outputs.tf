@@ -4,8 +4,13 @@ output "alb_dns" {
 }
 
 output "url" {
-  description = "Public URL of the app."
-  value       = "${var.certificate_arn != "" ? "https" : "http"}://${var.name}-${substr(terraform_data.alb.id, 0, 8)}.${var.aws_region}.elb.amazonaws.com"
+  description = "Public URL of the app: https://<spec.domain.name>, else the ALB's name."
+  value       = var.domain_name != "" ? "https://${var.domain_name}" : "${var.certificate_arn != "" ? "https" : "http"}://${var.name}-${substr(terraform_data.alb.id, 0, 8)}.${var.aws_region}.elb.amazonaws.com"
+}
+
+output "certificate_arn" {
+  description = "ARN of the ACM certificate of spec.domain (validated), or the certificate_arn given; empty without HTTPS."
+  value       = var.domain_name != "" ? "arn:aws:acm:${var.aws_region}:${local.account_id}:certificate/${terraform_data.certificate[0].id}" : var.certificate_arn
 }
 
 output "ecs_cluster_name" {

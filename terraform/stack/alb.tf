@@ -1,5 +1,5 @@
-# Public ALB: HTTP forwards to the app, or redirects to HTTPS when a certificate is given
-# (local.https is var.certificate_arn != ""). Without a certificate the app is served over plain
+# Public ALB: HTTP forwards to the app, or redirects to HTTPS when there is a certificate
+# (local.https: spec.domain's own, or var.certificate_arn). Without one the app is served over plain
 # HTTP: checkov-waivers.yaml waives CKV_AWS_2, CKV_AWS_103 and CKV2_AWS_20 for that case only.
 module "alb" {
   source  = "terraform-aws-modules/alb/aws"
@@ -54,7 +54,7 @@ module "alb" {
         https = {
           port            = 443
           protocol        = "HTTPS"
-          certificate_arn = var.certificate_arn
+          certificate_arn = local.certificate_arn
           ssl_policy      = "ELBSecurityPolicy-TLS13-1-2-2021-06"
           forward         = { target_group_key = "app" }
         }

@@ -7,8 +7,13 @@ output "alb_dns" {
 }
 
 output "url" {
-  description = "Public URL of the app."
-  value       = "${local.https ? "https" : "http"}://${module.alb.dns_name}"
+  description = "Public URL of the app: https://<spec.domain.name>, else the ALB's name."
+  value       = local.own_domain ? "https://${var.domain_name}" : "${local.https ? "https" : "http"}://${module.alb.dns_name}"
+}
+
+output "certificate_arn" {
+  description = "ARN of the ACM certificate of spec.domain (validated), or the certificate_arn given; empty without HTTPS."
+  value       = local.certificate_arn
 }
 
 output "ecs_cluster_name" {

@@ -198,3 +198,23 @@ variable "scaling" {
     error_message = "scaling needs 1 <= min_tasks <= max_tasks <= 100 and a cpu_target or requests_per_target."
   }
 }
+
+variable "domain_name" {
+  description = "The app's own name (spec.domain.name): an ACM certificate validated in domain_zone_id, an alias record to the ALB, HTTPS; empty: the ALB's name."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.domain_name == "" || can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.domain_name))
+    error_message = "domain_name must be a lower-case DNS name such as rags.example.com (no wildcard)."
+  }
+}
+
+variable "domain_zone_id" {
+  description = "Route53 public hosted zone id holding domain_name (spec.domain.hostedZoneId)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = (var.domain_name == "") == (var.domain_zone_id == "") && (var.domain_zone_id == "" || can(regex("^Z[A-Z0-9]{1,31}$", var.domain_zone_id)))
+    error_message = "domain_zone_id is a Route53 hosted zone id (Z...), set exactly when domain_name is."
+  }
+}

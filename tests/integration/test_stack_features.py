@@ -8,10 +8,18 @@ import json
 import pathlib
 import re
 import subprocess
+from dataclasses import replace
+from typing import Any
 
+import boto3
+import moto.settings
+import pytest
+
+from llmapp_operator.api.errors import PermanentError, TransientError, Waiting
+from llmapp_operator.cloud.certificates import AcmCertificates, CertificateState
 from llmapp_operator.engine.reconcile import Deps, Previous, converge, status_patch
 from tests.conftest import REPO, needs_terraform
-from tests.integration.conftest import state_resources
+from tests.integration.conftest import TerraformLog, state_resources
 from tests.integration.test_reconcile_terraform import SANDBOX_RESOURCES, make_app
 from tests.unit.test_app_scaling_and_models import MODELS, SCALING, STACK_STATEMENTS
 
@@ -78,3 +86,102 @@ async def test_the_sandbox_lifecycle_with_scaling_and_models(deps: Deps, s3, set
     fourth = await converge(make_app("featured", generation=4), deps, Previous.from_status(status))
     assert fourth.error is None, fourth.report.message
     assert state_resources(s3, settings.state_bucket, key) == sorted(SANDBOX_RESOURCES)
+
+
+DOMAIN = {"name": "rags.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
+
+
+async def test_the_sandbox_lifecycle_with_a_domain(deps: Deps, s3, settings) -> None:  # type: ignore[no-untyped-def]
+    first = await converge(make_app("named", domain=DOMAIN), deps, Previous())
+    assert first.error is None, first.report.message
+    assert first.fields["url"] == "https://rags.example.com"
+    assert first.fields["outputs"]["certificate_arn"].startswith("arn:aws:acm:us-east-1:")
+    key = first.fields["state"].split("/", 3)[3]
+    assert state_resources(s3, settings.state_bucket, key) == sorted(
+        [*SANDBOX_RESOURCES, "terraform_data.certificate", "terraform_data.dns_record"])
+    conds = {c["type"]: c for c in status_patch(Previous(), first, "t1")["conditions"]}
+    assert conds["CertificateIssued"]["status"] == "True"
+
+    # The domain removed: its resources go, the URL is the ALB's again and the condition is gone.
+    status = status_patch(Previous(), first, "t1")
+    second = await converge(make_app("named", generation=2), deps, Previous.from_status(status))
+    assert second.error is None and second.fields["url"].startswith("http://")
+    assert state_resources(s3, settings.state_bucket, key) == sorted(SANDBOX_RESOURCES)
+    assert "CertificateIssued" not in {c["type"] for c in status_patch(Previous.from_status(status), second,
+                                                                        "t2")["conditions"]}
+
+
+class ValidationTimesOut:
+    """The stack's apply when ACM has not validated the certificate within validation_timeout (the
+    sandbox has no ACM to wait for): the real runner, whose apply fails as Terraform's does then."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner, self.failing, self.applies = runner, True, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.runner, name)
+
+    async def apply(self, ws: Any, plan: Any) -> Any:
+        self.applies += 1
+        if self.failing:
+            raise TransientError("module.acm.aws_acm_certificate_validation.this[0]: waiting for ACM Certificate to "
+                                 "be issued: timeout while waiting for state to become 'ISSUED'",
+                                 reason="TerraformFailed")
+        return await self.runner.apply(ws, plan)
+
+
+async def test_a_certificate_pending_validation_is_reported_and_waited_for_without_terraform(
+        deps: Deps, moto_endpoint: str, terraform_log: TerraformLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 3600)
+    acm: Any = boto3.client("acm", endpoint_url=moto_endpoint, region_name="us-east-1")
+    # What the acm module requested (tagged with the stack's tags), and someone else's for the same name.
+    ours = acm.request_certificate(DomainName=DOMAIN["name"], ValidationMethod="DNS", Tags=[
+        {"Key": "llmops.dev/namespace", "Value": "team-a"}, {"Key": "llmops.dev/name", "Value": "pending"}])
+    acm.request_certificate(DomainName=DOMAIN["name"], ValidationMethod="DNS",
+                            Tags=[{"Key": "llmops.dev/name", "Value": "other"}])
+    runner = ValidationTimesOut(deps.runner)
+    deps = replace(deps, runner=runner, certificates=AcmCertificates(moto_endpoint),
+                   settings=deps.settings.updated(certificate_recheck_seconds=120))
+    app = make_app("pending", domain=DOMAIN)
+
+    first = await converge(app, deps, Previous())
+    assert isinstance(first.error, Waiting) and first.error.reason == "CertificatePendingValidation"
+    assert first.error.delay == 120 and runner.applies == 1
+    status = status_patch(Previous(), first, "t1")
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert (conds["CertificateIssued"]["status"], conds["CertificateIssued"]["reason"]) == ("False",
+                                                                                         "PendingValidation")
+    assert DOMAIN["hostedZoneId"] in conds["CertificateIssued"]["message"]
+    assert conds["Ready"]["status"] == "False" and conds["Stalled"]["status"] == "False"
+
+    # The recheck asks ACM and runs no Terraform while it is still pending.
+    runs = terraform_log.count()
+    second = await converge(app, deps, Previous.from_status(status))
+    assert isinstance(second.error, Waiting) and terraform_log.count() == runs and runner.applies == 1
+
+    # ACM issued it: Terraform runs again, the apply completes, and the condition turns True.
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
+    assert acm.describe_certificate(CertificateArn=ours["CertificateArn"])["Certificate"]["Status"] == "ISSUED"
+    runner.failing = False
+    status.update(status_patch(Previous.from_status(status), second, "t2"))
+    third = await converge(app, deps, Previous.from_status(status))
+    assert third.error is None, third.report.message
+    assert runner.applies == 2 and third.fields["url"] == "https://rags.example.com"
+    conds = {c["type"]: c for c in status_patch(Previous.from_status(status), third, "t3")["conditions"]}
+    assert conds["CertificateIssued"]["status"] == "True" and conds["Ready"]["status"] == "True"
+
+
+async def test_a_certificate_acm_will_not_issue_stalls_the_object(
+        deps: Deps, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Refusing(AcmCertificates):
+        async def state(self, region: str, domain: str, owner: Any) -> CertificateState:
+            found = await super().state(region, domain, owner)
+            return replace(found, status="VALIDATION_TIMED_OUT", reason="") if found.status else found
+
+    acm: Any = boto3.client("acm", endpoint_url=moto_endpoint, region_name="us-east-1")
+    acm.request_certificate(DomainName="late.example.com", ValidationMethod="DNS", Tags=[
+        {"Key": "llmops.dev/namespace", "Value": "team-a"}, {"Key": "llmops.dev/name", "Value": "late"}])
+    deps = replace(deps, runner=ValidationTimesOut(deps.runner), certificates=Refusing(moto_endpoint))
+    result = await converge(make_app("late", domain={**DOMAIN, "name": "late.example.com"}), deps, Previous())
+    assert isinstance(result.error, PermanentError) and result.error.reason == "CertificateValidationFailed"
+    assert "VALIDATION_TIMED_OUT" in result.report.message

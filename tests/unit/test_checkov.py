@@ -124,16 +124,19 @@ def test_the_stack_ships_its_waivers_each_with_a_reason_and_conditions_on_real_v
     assert len(waivers) == 25
     assert all(len(w.reason) > 20 for w in waivers)
     conditional = {w.check: w.while_empty for w in waivers if w.while_empty}
-    assert conditional == {"CKV_AWS_2": "certificate_arn", "CKV_AWS_103": "certificate_arn",
-                           "CKV2_AWS_20": "certificate_arn"}
+    https = ("certificate_arn", "domain_name")   # either one gives the ALB an HTTPS listener
+    assert conditional == {"CKV_AWS_2": https, "CKV_AWS_103": https, "CKV2_AWS_20": https}
     declared = load_module("stack", {"stack": STACK}).variables
-    assert set(conditional.values()) <= set(declared)
+    assert {name for names in conditional.values() for name in names} <= set(declared)
+    # spec.domain alone turns HTTPS on: none of the HTTP waivers holds then.
+    assert not any(w.applies({"domain_name": "rags.example.com"}) for w in waivers if w.while_empty)
+    assert all(w.applies({"domain_name": "", "certificate_arn": ""}) for w in waivers)
 
 
 def test_the_readme_lists_the_stacks_waivers_with_their_reasons() -> None:
     readme = (REPO / "README.md").read_text()
-    listed = re.findall(r"^\| `(CKV2?_[A-Z0-9_]+)`( \(only while `(\w+)` is empty\))? \| (.+) \|$", readme, re.M)
-    assert [(check, variable or None, reason) for check, _, variable, reason in listed] == [
+    listed = re.findall(r"^\| `(CKV2?_[A-Z0-9_]+)`( \(only while (.+) (?:is|are) empty\))? \| (.+) \|$", readme, re.M)
+    assert [(check, tuple(re.findall(r"`(\w+)`", names)), reason) for check, _, names, reason in listed] == [
         (w.check, w.while_empty, w.reason) for w in read_waivers(STACK)]
 
 
@@ -166,6 +169,7 @@ def test_without_a_certificate_plain_http_is_waived_and_with_one_it_is_not() -> 
     ("waivers:\n  - check: CKV_AWS_2\n    reason: '  '", "needs its `reason`"),
     ("waivers:\n  - check: CKV_AWS_2\n    reason: r\n    why: x", "expected only the keys"),
     ("waivers:\n  - check: CKV_AWS_2\n    reason: r\n    while_empty: 'a b'", "must name a Terraform variable"),
+    ("waivers:\n  - check: CKV_AWS_2\n    reason: r\n    while_empty: [a, 'b c']", "must name a Terraform variable"),
     ("waivers:\n  - {check: CKV_AWS_2, reason: r}\n  - {check: CKV_AWS_2, reason: s}", "listed twice"),
 ])
 def test_a_broken_waivers_file_is_named_precisely(text: str, message: str) -> None:
@@ -511,19 +515,20 @@ def test_the_stack_aborts_incomplete_uploads_and_redirects_http_when_it_has_a_ce
     alb = (STACK / "alb.tf").read_text()
     assert 'redirect = local.https ? { port = "443", protocol = "HTTPS", status_code = "HTTP_301" } : null' in alb
     assert 'forward  = local.https ? null : { target_group_key = "app" }' in alb
-    assert 'https          = var.certificate_arn != ""' in (STACK / "providers.tf").read_text()
+    assert 'https           = local.own_domain || var.certificate_arn != ""' in (STACK / "providers.tf").read_text()
     assert 'name                 = "${var.name}-${var.container_port}"' in alb
 
 
 @needs_checkov
 def test_real_checkov_on_the_stack_directory_root_resources_only(real: dict[str, Any]) -> None:
     """Without the module code (no registry in CI) Checkov scans the root module only: the module
-    blocks (CKV_TF_1, one per module), the AZ data source, the deploy role and its policy."""
+    blocks (CKV_TF_1, one per module), the AZ data source, the deploy role and its policy, the
+    domain's alias record and the autoscaling target, policies and scheduled actions."""
     code, stdout, stderr = real["runs"]["directory"]
     assert code == 1, stderr[-2000:]
     (report,) = _json(stdout)
-    assert report["summary"]["resource_count"] == 3 and report["summary"]["parsing_errors"] == 0
-    assert failed_ids([report]) == ["CKV_AWS_394", *["CKV_TF_1"] * 6]
+    assert report["summary"]["resource_count"] == 9 and report["summary"]["parsing_errors"] == 0
+    assert failed_ids([report]) == ["CKV_AWS_394", *["CKV_TF_1"] * 7]
     code, stdout, stderr = real["runs"]["directory-waived"]
     assert code == 0, stderr[-2000:]
     (report,) = _json(stdout)

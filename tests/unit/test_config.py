@@ -75,7 +75,7 @@ def test_to_env_round_trips_every_setting_a_second_process_needs(environ: pytest
         log_format="json", default_runner="job", job_image="img:2", job_service_account="sa",
         job_env_secret="creds", job_cpu="2", job_memory="3Gi", job_ttl_seconds=60, job_poll_seconds=0.5,
         github_sync=False, app_health=False, service_control=False, app_health_probe=True,
-        app_health_recheck_seconds=5.0,
+        app_health_recheck_seconds=5.0, certificate_recheck_seconds=6.0,
         resync_seconds=7.0, stalled_recheck_seconds=8.0, shutdown_grace_seconds=9.0, kill_grace_seconds=4.0,
         price_table=pathlib.Path("/p.json"), checkov="/usr/local/bin/checkov", passthrough_env=("AWS_PROFILE",),
         github_hosts=("ghe.example.com", "127.0.0.1:8443"), github_ca_bundle=pathlib.Path("/ca.pem"),

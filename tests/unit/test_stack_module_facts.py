@@ -6,6 +6,7 @@ No provider can be downloaded here: these read the stack's HCL (python-hcl2)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ import hcl2
 import pytest
 
 from llmapp_operator.api.workspace import NAME_MAX
+from tests.conftest import REPO
 from tests.unit.test_stack_static import EXPECTED_MODULE_VERSIONS, STACK
 
 # Provider floors of each pinned module (versions.tf @ tag).
@@ -180,3 +182,49 @@ def test_autoscaling_is_the_stack_s_own_so_the_minimum_is_the_spec_s() -> None:
 def test_the_task_role_gets_a_policy_only_when_there_are_models() -> None:
     statements = modules()["ecs_service"]["tasks_iam_role_statements"]
     assert statements == "${length(local.bedrock_statements) > 0 ? local.bedrock_statements : null}"
+
+
+# -- the interface of every pinned module ------------------------------------------------------------
+INTERFACES = json.loads((REPO / "tests" / "fixtures" / "terraform" / "module-interfaces.json").read_text())
+META_ARGUMENTS = {"source", "version", "count", "for_each", "depends_on", "providers"}
+
+
+def test_the_recorded_interfaces_are_those_of_the_pinned_versions() -> None:
+    """scripts/module_interfaces.py wrote them from each repository at its tag."""
+    assert set(INTERFACES) == {f"{source}@{version}" for source, version in EXPECTED_MODULE_VERSIONS.items()}
+    assert all(re.fullmatch(r"[0-9a-f]{40}", entry["commit"]) and entry["variables"] and entry["outputs"]
+               for entry in INTERFACES.values())
+
+
+def test_every_module_argument_is_a_variable_of_the_pinned_module() -> None:
+    for name, block in modules().items():
+        declared = set(INTERFACES[f"{block['source']}@{block['version']}"]["variables"])
+        unknown = sorted(set(block) - META_ARGUMENTS - declared)
+        assert not unknown, f"module {name}: not variables of {block['source']} {block['version']}: {unknown}"
+
+
+def test_every_module_output_the_stack_reads_is_declared_by_the_pinned_module() -> None:
+    text = "\n".join(path.read_text() for path in sorted(STACK.glob("*.tf")))
+    # Comments, and `moved` blocks (their addresses are resources inside a module, not outputs).
+    text = re.sub(r"^moved \{.*?^\}", "", re.sub(r"#.*", "", text), flags=re.M | re.S)
+    blocks = modules()
+    for name, output in sorted(set(re.findall(r"\bmodule\.([a-z0-9_]+)\.([a-z0-9_]+)", text))):
+        block = blocks[name]
+        declared = INTERFACES[f"{block['source']}@{block['version']}"]["outputs"]
+        assert output in declared, f"module.{name}.{output}: no such output of {block['source']} {block['version']}"
+
+
+# acm 6.3.0 main.tf: aws_route53_record.validation and aws_acm_certificate_validation.this are both
+# counted on `var.validation_method` ("DNS" / != null), whose default is null: without it the
+# certificate is requested but never validated. outputs.tf: acm_certificate_arn is
+# try(aws_acm_certificate_validation.this[0].certificate_arn, ...), so with wait_for_validation the
+# listener that uses it waits for the certificate to be issued.
+def test_the_certificate_is_validated_through_dns_before_the_https_listener_uses_it() -> None:
+    acm = modules()["acm"]
+    assert acm["validation_method"] == "DNS" and acm["wait_for_validation"] is True
+    assert re.fullmatch(r"[0-9]+m", acm["validation_timeout"])
+    assert acm["create_certificate"] == "${local.own_domain}"
+    providers = (STACK / "providers.tf").read_text()
+    assert "certificate_arn = local.own_domain ? module.acm.acm_certificate_arn : var.certificate_arn" in providers
+    # The listeners' for_each keys come from variables only (a new certificate's ARN is unknown at plan).
+    assert 'https           = local.own_domain || var.certificate_arn != ""' in providers

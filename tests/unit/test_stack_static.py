@@ -31,6 +31,7 @@ EXPECTED_MODULE_VERSIONS = {
     "terraform-aws-modules/ecs/aws//modules/cluster": "7.5.0",
     "terraform-aws-modules/ecs/aws//modules/service": "7.5.0",
     "terraform-aws-modules/ecr/aws": "3.2.0",
+    "terraform-aws-modules/acm/aws": "6.3.0",
 }
 
 

@@ -33,9 +33,12 @@ DEPLOYED = "Deployed"
 APP_HEALTHY = "AppHealthy"
 PLAN_PENDING = "PlanPending"
 DRIFTED = "Drifted"
+CERTIFICATE_ISSUED = "CertificateIssued"
 
 CONDITION_ORDER = (READY, RECONCILING, STALLED, INFRA_APPLIED, GITHUB_SYNCED, DEPLOYED, APP_HEALTHY, PLAN_PENDING,
-                   DRIFTED)
+                   DRIFTED, CERTIFICATE_ISSUED)
+NO_DOMAIN = (True, "NoDomain", "")
+"""Report.certificate for a spec without spec.domain: CertificateIssued is dropped."""
 
 
 class Outcome(StrEnum):
@@ -97,6 +100,8 @@ class Report:
     app_health: tuple[bool, str, str] | None = None   # (healthy, reason, message); None: not checked
     plan_pending: bool | None = None       # None: no plan made this pass
     drift: tuple[bool, str] | None = None  # (drifted, summary); None: no drift check this pass
+    certificate: tuple[bool, str, str] | None = None  # spec.domain's certificate (issued, reason, message);
+    # None: not looked at this pass; NO_DOMAIN: the spec has no domain
 
 
 PHASE_BY_OUTCOME = {
@@ -173,7 +178,12 @@ def derive(
     if report.drift is not None:
         drifted, summary = report.drift
         wanted[DRIFTED] = ("True", "DriftDetected", summary) if drifted else ("False", "NoDrift", summary)
-    for cond_type in (DEPLOYED, APP_HEALTHY, PLAN_PENDING, DRIFTED):
+    if report.certificate is not None and report.certificate != NO_DOMAIN:
+        issued, reason, message = report.certificate
+        wanted[CERTIFICATE_ISSUED] = ("True" if issued else "False", reason, message)
+    for cond_type in (DEPLOYED, APP_HEALTHY, PLAN_PENDING, DRIFTED, CERTIFICATE_ISSUED):
+        if cond_type == CERTIFICATE_ISSUED and report.certificate == NO_DOMAIN:
+            continue
         kept = old.get(cond_type)
         if cond_type not in wanted and kept is not None:   # not looked at this pass: unchanged
             wanted[cond_type] = (kept.status, kept.reason, kept.message)

@@ -55,6 +55,10 @@ BEDROCK_MODEL_PATTERN = (rf"^(({'|'.join(INFERENCE_PROFILE_PREFIXES)})\.)?[a-z0-
 # App Auto Scaling's cron form: six fields (minutes hours day-of-month month day-of-week year).
 SCALING_CRON_PATTERN = r"^cron\(([0-9A-Za-z*?/,#-]+ ){5}[0-9A-Za-z*?/,#-]+\)$"
 TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+# A public DNS name for the app: lower-case labels of letters, digits and dashes, at least two, no
+# wildcard (ACM would issue a wildcard certificate and the alias record would be one too).
+DOMAIN_PATTERN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+HOSTED_ZONE_PATTERN = r"^Z[A-Z0-9]{1,31}$"
 MODEL_ENTRIES = 8
 MODEL_ENV_LENGTH = 64
 # What the operator itself sets in the container's environment from spec.app.models.
@@ -93,7 +97,7 @@ STANDARD_VARIABLES = (
     "name", "environment", "aws_region", "github_repository", "github_environment", "container_port",
     "task_cpu", "task_memory", "health_check_path", "image", "app_environment",
     "app_secret_arns", "vpc_cidr", "az_count", "single_nat_gateway", "rollout", "tags",
-    "bedrock_models", "scaling",
+    "bedrock_models", "scaling", "domain_name", "domain_zone_id",
 )
 # The variables of the built-in modules an object may set; generated from terraform/*/variables.tf
 # by `make crd` and checked against the modules by a test (platform modules are checked at run time).
@@ -454,6 +458,17 @@ class AppSpec(Model):
         return self
 
 
+class DomainSpec(Model):
+    """The app's own HTTPS name: an ACM certificate validated through Route53 DNS records, and an alias
+    record to the load balancer."""
+
+    name: Annotated[str, Field(min_length=4, max_length=253, pattern=DOMAIN_PATTERN)]
+    """Fully qualified name the app is served at, e.g. rags.example.com; status.url becomes https://NAME."""
+    hosted_zone_id: Annotated[str, Field(max_length=32, pattern=HOSTED_ZONE_PATTERN)]
+    """Id of the public Route53 hosted zone that holds NAME (Z...): it gets the validation records and
+    the alias record, so it must be the zone the domain is delegated to."""
+
+
 class NetworkSpec(Model):
     """The VPC the app runs in."""
 
@@ -701,6 +716,13 @@ class DeletionPolicy(StrEnum):
 class LLMAppSpec(Model):
     """The desired state of the app and its infrastructure."""
 
+    model_config = ConfigDict(json_schema_extra=k8s(
+        cel("!has(self.domain) || !has(self.terraform) || !has(self.terraform.vars) || "
+            "!('certificate_arn' in self.terraform.vars)",
+            "spec.domain makes its own certificate: leave certificate_arn out of spec.terraform.vars",
+            field_path=".domain"),
+    ))
+
     environment: Annotated[str, Field(max_length=63, pattern=ENVIRONMENT_PATTERN)]
     """Environment name (dev, staging, prod, ...). Names the GitHub environment by default and is tagged on
     every AWS resource."""
@@ -710,6 +732,9 @@ class LLMAppSpec(Model):
     """The app container and its Fargate task."""
     network: Annotated[NetworkSpec, Field(json_schema_extra={"default": {}})] = Field(default_factory=NetworkSpec)
     """The VPC the app runs in."""
+    domain: DomainSpec | None = None
+    """Serve the app over HTTPS at its own name (ACM certificate, Route53 records, HTTP redirected to
+    HTTPS). Without it the app is served on the load balancer's generated name."""
     github: GitHubSpec
     """The app repository whose GitHub environment receives the names and secrets its CI/CD needs."""
     terraform: Annotated[TerraformSpec, Field(json_schema_extra={"default": {}})] = Field(
@@ -726,6 +751,12 @@ class LLMAppSpec(Model):
     drift_detection: Annotated[DriftSpec, Field(json_schema_extra={"default": {}})] = Field(
         default_factory=DriftSpec)
     """Periodic terraform plan without apply, to find changes made outside the operator."""
+
+    @model_validator(mode="after")
+    def _one_certificate(self) -> LLMAppSpec:
+        if self.domain is not None and "certificate_arn" in self.terraform.vars:
+            raise ValueError("spec.domain makes its own certificate: leave certificate_arn out of spec.terraform.vars")
+        return self
 
 
 class ObjectRef(Model):

@@ -193,7 +193,7 @@ class LLMAppStatus(StatusModel):
     conditions: Annotated[list[Condition], Field(json_schema_extra=k8s(list_type="map", list_map_keys=["type"]))
                           ] = Field(default_factory=list)
     """kstatus conditions: Ready, Reconciling, Stalled, InfraApplied, GitHubSynced, Deployed, AppHealthy,
-    PlanPending, Drifted."""
+    PlanPending, Drifted, CertificateIssued (with spec.domain)."""
 
 
 def undeclared(patch: Mapping[str, Any], model: type[BaseModel] = LLMAppStatus, where: str = "status") -> list[str]:

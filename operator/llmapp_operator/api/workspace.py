@@ -143,6 +143,8 @@ def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str,
         "single_nat_gateway": spec.network.single_nat_gateway,
         "bedrock_models": [model.id for model in spec.app.models],
         "scaling": spec.app.scaling.as_variable() if spec.app.scaling else None,
+        "domain_name": spec.domain.name if spec.domain else "",
+        "domain_zone_id": spec.domain.hosted_zone_id if spec.domain else "",
         "tags": {
             "llmops.dev/namespace": app.ref.namespace,
             "llmops.dev/name": app.ref.name,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from llmapp_operator.api import conditions
@@ -22,7 +22,9 @@ from llmapp_operator.api.record import AppliedRecord, BackendRecord, GitHubRecor
 from llmapp_operator.api.spec import GitHubSecret, InvalidSpec, LLMApp, SecretValue
 from llmapp_operator.api.tenancy import Grant, TenantPolicy, grant
 from llmapp_operator.api.workspace import Workspace, render, with_running_image
+from llmapp_operator.cloud.certificates import CertificateState
 from llmapp_operator.config import Settings
+from llmapp_operator.engine import certificate
 from llmapp_operator.engine.rollout import RolloutResult, ServiceControl, roll_out, running_image
 from llmapp_operator.github.sync import DesiredGitHubState, GitHubSyncRecord, GitHubTarget, require_allowed_host
 from llmapp_operator.kube.secrets import SecretReader
@@ -111,6 +113,8 @@ class Deps:
     """The platform's tenant policies; None: the single-tenant default from the settings."""
     service: ServiceControl | None = None
     """The ECS service's task count and revision (cloud.ecs_service); None: left alone (the sandbox)."""
+    certificates: CertificatePort | None = None
+    """spec.domain's certificate as ACM sees it (cloud.certificates); None: never asked."""
 
     async def policy_for(self, namespace: str) -> TenantPolicy:
         if self.tenants is not None:
@@ -125,6 +129,12 @@ class Deps:
             raise PermanentError("spec.terraform.runner is job, but this operator runs without the job runner",
                                  reason="JobRunnerUnavailable")
         return self.job_runner
+
+
+class CertificatePort(Protocol):
+    """cloud.certificates.AcmCertificates, as a dependency tests point at moto."""
+
+    async def state(self, region: str, domain: str, owner: Mapping[str, str]) -> CertificateState: ...
 
 
 @dataclass(frozen=True)
@@ -293,9 +303,63 @@ async def converge(
     app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress, *, drift_check: bool = False,
     background: bool = False,
 ) -> Result:
-    """One pass. `drift_check`: plan even though the inputs are unchanged, to find changes made
-    outside the operator (applied only with spec.driftDetection.autoRemediate). `background`:
-    nobody is waiting for this pass (a scheduled drift check): its run takes a drift slot."""
+    """One pass, with spec.domain's certificate around it (engine/certificate.py): while ACM has not
+    issued it, the pass asks ACM instead of running Terraform again."""
+    domain = app.spec.domain
+    if domain is None:
+        result = await _converge(app, deps, previous, progress, drift_check=drift_check, background=background)
+        return _with_certificate(result, conditions.NO_DOMAIN)
+    owner = {"llmops.dev/namespace": app.ref.namespace, "llmops.dev/name": app.ref.name}
+    if deps.certificates is not None and not drift_check and certificate.waiting_for_certificate(
+            previous.conditions, app.ref.generation):
+        try:
+            state = await deps.certificates.state(app.spec.aws.region, domain.name, owner)
+        except ReconcileError as exc:
+            return failed(app, exc, deps.redactor, step="certificate", infra_applied=False)
+        if state.pending:
+            return _certificate_pending(app, deps, state, {})
+    result = await _converge(app, deps, previous, progress, drift_check=drift_check, background=background)
+    if result.error is not None and result.report.step == "apply" and deps.certificates is not None:
+        # The stack's apply waits for validation only so long: ask ACM why it failed.
+        try:
+            state = await deps.certificates.state(app.spec.aws.region, domain.name, owner)
+        except ReconcileError:
+            return result   # the apply's own error says more than "cannot ask ACM"
+        if state.pending:
+            return _certificate_pending(app, deps, state, dict(result.fields))
+        if state.failed:
+            message = certificate.failed_message(domain, state)
+            stalled = failed(app, PermanentError(message, reason=certificate.FAILED_REASON), deps.redactor,
+                             step="certificate", infra_applied=False, **{k: v for k, v in result.fields.items()
+                                                                        if k != "lastError"})
+            return _with_certificate(stalled, (False, "ValidationFailed", stalled.report.message))
+    if result.report.infra_applied:
+        return _with_certificate(result, certificate.issued(domain))
+    return result
+
+
+def _with_certificate(result: Result, state: tuple[bool, str, str]) -> Result:
+    return replace(result, report=replace(result.report, certificate=state))
+
+
+def _certificate_pending(app: LLMApp, deps: Deps, state: CertificateState, fields: dict[str, Any]) -> Result:
+    assert app.spec.domain is not None
+    recheck = deps.settings.certificate_recheck_seconds
+    message = shorten(certificate.pending_message(app.spec.domain, state, recheck))
+    report = Report(Outcome.RETRYING, certificate.PENDING_REASON, message, app.ref.generation, infra_applied=False,
+                    step="certificate", certificate=(False, "PendingValidation", message))
+    return Result(report, {**fields, "lastError": message},
+                  error=Waiting(message, reason=certificate.PENDING_REASON, delay=recheck))
+
+
+async def _converge(
+    app: LLMApp, deps: Deps, previous: Previous, progress: ProgressHook = _no_progress, *, drift_check: bool = False,
+    background: bool = False,
+) -> Result:
+    """One pass of the infrastructure and what follows it. `drift_check`: plan even though the
+    inputs are unchanged, to find changes made outside the operator (applied only with
+    spec.driftDetection.autoRemediate). `background`: nobody is waiting for this pass (a scheduled
+    drift check): its run takes a drift slot."""
     generation = app.ref.generation
     if app.spec.suspend:
         return Result(Report(Outcome.SUSPENDED, "Suspended",

@@ -12,6 +12,7 @@ from llmapp_operator.config import Settings, own_identity, own_namespace
 def build_deps(settings: Settings) -> Any:
     from llmapp_operator.cloud.app_health import check_app_health
     from llmapp_operator.cloud.app_secrets import AppSecrets
+    from llmapp_operator.cloud.certificates import AcmCertificates
     from llmapp_operator.cloud.ecs_service import EcsService
     from llmapp_operator.cloud.state import RecordStore, StateBackend
     from llmapp_operator.engine.reconcile import Deps
@@ -35,6 +36,7 @@ def build_deps(settings: Settings) -> Any:
         records=RecordStore(settings.aws_endpoint_url),
         tenants=PolicyFile(settings),
         service=EcsService(settings.aws_endpoint_url) if settings.service_control else None,
+        certificates=AcmCertificates(settings.aws_endpoint_url),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InfraApplied", "GitHubSynced", "Deployed", "AppHealthy",
-                   "PlanPending", "Drifted")
+                   "PlanPending", "Drifted", "CertificateIssued")
 
 
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -8,7 +8,7 @@ it answers 0 resources with exit 0).
 
 A module may ship `checkov-waivers.yaml` beside its *.tf files (terraform/stack does): the checks it
 waives by design, each with its reason, are passed to Checkov as `--skip-check`. A waiver can hold
-only while a Terraform variable is empty (`while_empty: certificate_arn`). `spec.terraform.policy.skip`
+only while Terraform variables are empty (`while_empty: [certificate_arn, domain_name]`). `spec.terraform.policy.skip`
 still adds to them, and those are recorded in status.policy.waived like the built-in rules'.
 """
 
@@ -40,11 +40,11 @@ class Waiver:
 
     check: str
     reason: str
-    while_empty: str | None = None
-    """A Terraform variable: the waiver holds only while it is empty or unset; None: always."""
+    while_empty: tuple[str, ...] = ()
+    """Terraform variables: the waiver holds only while every one is empty or unset; (): always."""
 
     def applies(self, tfvars: Mapping[str, Any]) -> bool:
-        return self.while_empty is None or tfvars.get(self.while_empty) in (None, "", [], {})
+        return all(tfvars.get(name) in (None, "", [], {}) for name in self.while_empty)
 
 
 def parse_waivers(text: str, source: str = WAIVERS_FILE) -> tuple[Waiver, ...]:
@@ -66,11 +66,12 @@ def parse_waivers(text: str, source: str = WAIVERS_FILE) -> tuple[Waiver, ...]:
             raise ValueError(f"{where}: `check` must be a Checkov check id such as CKV_AWS_2")
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError(f"{where} ({check}): a waiver needs its `reason`")
-        if variable is not None and (not isinstance(variable, str) or not VARIABLE_NAME.match(variable)):
-            raise ValueError(f"{where} ({check}): `while_empty` must name a Terraform variable")
+        names = [variable] if isinstance(variable, str) else variable if variable is not None else []
+        if not isinstance(names, list) or not all(isinstance(n, str) and VARIABLE_NAME.match(n) for n in names):
+            raise ValueError(f"{where} ({check}): `while_empty` must name a Terraform variable or a list of them")
         if any(waiver.check == check for waiver in waivers):
             raise ValueError(f"{where}: {check} is listed twice")
-        waivers.append(Waiver(check=check, reason=" ".join(reason.split()), while_empty=variable))
+        waivers.append(Waiver(check=check, reason=" ".join(reason.split()), while_empty=tuple(names)))
     return tuple(waivers)
 
 
