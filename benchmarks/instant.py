@@ -15,7 +15,8 @@ from llmapp_operator.runners.base import PlanSummary
 class InstantRunner:
     """Returns the sandbox's outputs without starting Terraform. `plan_seconds` makes each plan
     take that long (the drift benchmark needs plans that overlap); `apply_log` gets one line per
-    apply (`<uid>`), so a benchmark can check that each object was applied exactly once."""
+    apply (`<uid> <shard>`), so a benchmark can check that each object was applied exactly once, and
+    by one shard."""
 
     processes_started = 0
 
@@ -41,7 +42,7 @@ class InstantRunner:
     async def apply(self, ws: Workspace, plan: PlanSummary) -> dict[str, Any]:
         if self.apply_log is not None:
             with self.apply_log.open("a") as log:
-                log.write(ws.uid + "\n")
+                log.write(f"{ws.uid} {os.environ.get('LLMAPP_SHARD', '0')}\n")
         return await self.output(ws)
 
     async def output(self, ws: Workspace) -> dict[str, Any]:

@@ -143,6 +143,8 @@ FIELD_VALUES: list[tuple[tuple[str, ...], list[Any]]] = [
                                                                         "start": "cron(0 7 ? * MON-FRI *)",
                                                                         "timezone": "../etc/passwd"}},
                           {"maxTasks": 4, "cpuTarget": 50, "schedule": {"stop": "cron(0 20 ? * MON-FRI *)"}}]),
+    (("app", "storage"), [{}, {"keepOnDelete": False}, {"env": "DATA_BUCKET"}, {"env": "1X"}, {"env": ""},
+                          {"keepOnDelete": "yes"}, {"mountPath": "/data"}]),
     (("app", "models"), [[], [{"id": "anthropic.claude-3-haiku-20240307-v1:0"}],
                          [{"id": "eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "env": "CHAT_MODEL"},
                           {"id": "amazon.titan-embed-text-v2:0", "env": "EMBED_MODEL"}],

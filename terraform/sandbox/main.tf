@@ -60,8 +60,9 @@ locals {
     # rollout pipeline: the operator passes the image the service runs, and the real stack's refresh
     # (track_latest) already holds the CD's latest revision, so a CD deploy is no change. The
     # sandbox cannot refresh from ECS: it leaves that image out of what it compares instead.
-    image       = var.rollout == "pipeline" ? "(the image the service runs)" : var.image
-    environment = { for name, value in var.app_environment : name => value if value != "" }
+    image = var.rollout == "pipeline" ? "(the image the service runs)" : var.image
+    environment = merge({ for name, value in var.app_environment : name => value if value != "" },
+    var.storage == null ? {} : { (var.storage.env) = "${var.name}-data-${local.account_id}" })
     secret_arns = var.app_secret_arns
   }
 }
@@ -103,4 +104,11 @@ resource "terraform_data" "scaling" {
     resource_id = "service/${var.name}-cluster/${var.name}-service"
     scaling     = var.scaling
   }
+}
+
+# spec.app.storage (storage.tf in the stack): the data bucket. keep_on_destroy (outputs.tf) names it,
+# so the teardown removes it from the state instead of destroying it.
+resource "terraform_data" "app_storage" {
+  count = var.storage == null ? 0 : 1
+  input = { bucket = "${var.name}-data-${local.account_id}", task_role = "${var.name}-task", versioned = true }
 }

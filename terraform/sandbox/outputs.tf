@@ -89,3 +89,13 @@ output "aws_region" {
   description = "AWS region of the stack."
   value       = var.aws_region
 }
+
+output "storage_bucket" {
+  description = "The bucket of spec.app.storage (its name is also in the container's storage.env); empty without."
+  value       = var.storage == null ? "" : terraform_data.app_storage[0].output.bucket
+}
+
+output "keep_on_destroy" {
+  description = "State addresses the teardown removes from the state instead of destroying (spec.app.storage.keepOnDelete)."
+  value       = var.storage == null ? [] : (var.storage.keep_on_delete ? ["terraform_data.app_storage"] : [])
+}

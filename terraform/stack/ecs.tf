@@ -70,8 +70,9 @@ module "ecs_service" {
       }]
       # ECS drops variables with empty values from the registered revision, which would show as a
       # change on every plan: leave them out here too.
-      environment = [for name, value in var.app_environment : { name = name, value = value } if value != ""]
-      secrets     = [for name, arn in var.app_secret_arns : { name = name, valueFrom = arn }]
+      environment = concat([for name, value in var.app_environment : { name = name, value = value } if value != ""],
+      local.storage_env)
+      secrets = [for name, arn in var.app_secret_arns : { name = name, valueFrom = arn }]
       # The container-definition module defaults this to "disabled" (ECS's own default is
       # enabled): resolve the tag to a digest at deployment, so every task of a deployment runs the
       # same image even when CI moves the tag.
@@ -83,9 +84,10 @@ module "ecs_service" {
     }
   }
 
-  # The task role's own permissions: the Bedrock models of spec.app.models (models.tf). null, not
-  # [], without models: the module then creates no task policy (an empty policy document is refused).
-  tasks_iam_role_statements = length(local.bedrock_statements) > 0 ? local.bedrock_statements : null
+  # The task role's own permissions: the Bedrock models of spec.app.models (models.tf) and the
+  # bucket of spec.app.storage (storage.tf). null, not [], without either: the module then creates
+  # no task policy (an empty policy document is refused).
+  tasks_iam_role_statements = length(local.task_statements) > 0 ? local.task_statements : null
 
   # Exactly the app's secrets, nothing else, for the task execution role.
   task_exec_secret_arns = values(var.app_secret_arns)

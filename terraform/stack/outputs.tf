@@ -90,3 +90,13 @@ output "aws_region" {
   description = "AWS region of the stack."
   value       = var.aws_region
 }
+
+output "storage_bucket" {
+  description = "The bucket of spec.app.storage (its name is also in the container's storage.env); empty without."
+  value       = local.storage_on ? module.app_storage.s3_bucket_id : ""
+}
+
+output "keep_on_destroy" {
+  description = "State addresses the teardown removes from the state instead of destroying (spec.app.storage.keepOnDelete)."
+  value       = local.keep_on_destroy
+}

@@ -20,6 +20,7 @@ locals {
   # whose keys must be known at plan time, and a new certificate's ARN is not.
   https           = local.own_domain || var.certificate_arn != ""
   certificate_arn = local.own_domain ? module.acm.acm_certificate_arn : var.certificate_arn
+  task_statements = concat(local.bedrock_statements, local.storage_statements)
   # Without spec.app.image the service runs what the app's CI pushes to our ECR repository.
   image        = var.image != "" ? var.image : "${module.ecr.repository_url}:latest"
   ecr_registry = split("/", module.ecr.repository_url)[0]

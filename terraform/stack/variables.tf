@@ -218,3 +218,16 @@ variable "domain_zone_id" {
     error_message = "domain_zone_id is a Route53 hosted zone id (Z...), set exactly when domain_name is."
   }
 }
+
+variable "storage" {
+  description = "spec.app.storage: a private, encrypted S3 bucket for the app's data; keep_on_delete leaves it out of the teardown's destroy; env names the variable that receives its name. null: none."
+  type = object({
+    keep_on_delete = bool
+    env            = string
+  })
+  default = null
+  validation {
+    condition     = var.storage == null ? true : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.storage.env))
+    error_message = "storage.env must be an environment variable name."
+  }
+}

@@ -85,6 +85,23 @@ async def test_unchanged_resync_starts_no_terraform(deps: Deps, terraform_log: T
     assert terraform_log.count() == count  # zero processes for an unchanged digest
 
 
+async def test_an_apply_whose_status_was_lost_is_not_planned_and_applied_again(
+        deps: Deps, terraform_log: TerraformLog) -> None:
+    app = make_app()
+    first = await converge(app, deps, Previous())
+    assert first.error is None
+    count = terraform_log.count()
+    # The status write of that pass failed: the next pass starts from the status before it.
+    again = await converge(app, deps, Previous())
+    assert terraform_log.count() == count, "a second Terraform run for inputs already applied"
+    assert again.error is None and again.report.outcome is Outcome.APPLIED
+    assert again.fields["outputs"] == first.fields["outputs"] and again.fields["url"] == first.fields["url"]
+    assert again.fields["lastAppliedDigest"] == first.fields["lastAppliedDigest"]
+    # New inputs are planned and applied as ever.
+    changed = await converge(make_app(app={"cpu": 2048, "memory": 4096}, generation=2), deps, Previous())
+    assert changed.error is None and terraform_log.count() > count and changed.fields["plan"]["replace"] == 1
+
+
 async def test_spec_change_replans_and_reapplies(deps: Deps, s3, settings) -> None:
     first = await converge(make_app(), deps, Previous())
     changed = make_app(app={"cpu": 2048, "memory": 4096}, generation=2)

@@ -18,8 +18,9 @@ import pytest
 from llmapp_operator.api.errors import PermanentError, TransientError, Waiting
 from llmapp_operator.cloud.certificates import AcmCertificates, CertificateState
 from llmapp_operator.engine.reconcile import Deps, Previous, converge, status_patch
+from llmapp_operator.engine.teardown import teardown
 from tests.conftest import REPO, needs_terraform
-from tests.integration.conftest import TerraformLog, state_resources
+from tests.integration.conftest import TerraformLog, body_of, state_resources
 from tests.integration.test_reconcile_terraform import SANDBOX_RESOURCES, make_app
 from tests.unit.test_app_scaling_and_models import MODELS, SCALING, STACK_STATEMENTS
 
@@ -185,3 +186,32 @@ async def test_a_certificate_acm_will_not_issue_stalls_the_object(
     result = await converge(make_app("late", domain={**DOMAIN, "name": "late.example.com"}), deps, Previous())
     assert isinstance(result.error, PermanentError) and result.error.reason == "CertificateValidationFailed"
     assert "VALIDATION_TIMED_OUT" in result.report.message
+
+
+async def test_storage_is_kept_on_delete_unless_the_spec_says_otherwise(
+        deps: Deps, s3, settings, terraform_log: TerraformLog) -> None:  # type: ignore[no-untyped-def]
+    kept = make_app("kept", app={"storage": {}})
+    first = await converge(kept, deps, Previous())
+    assert first.error is None, first.report.message
+    assert first.fields["outputs"]["keep_on_destroy"] == ["terraform_data.app_storage"]
+    bucket = first.fields["outputs"]["storage_bucket"]
+    assert bucket.startswith(first.fields["outputs"]["ecr_repository_name"] + "-data-")
+    key = first.fields["state"].split("/", 3)[3]
+    assert "terraform_data.app_storage" in state_resources(s3, settings.state_bucket, key)
+
+    result = await teardown(body_of(kept), deps)
+    assert result.error is None, result.report.message
+    # Left out of the destroy: removed from the state first (state list, state rm), then the rest destroyed.
+    commands = terraform_log.commands()
+    assert commands.count("state") == 2 and commands.index("state") < commands.index("destroy")
+    assert state_resources(s3, settings.state_bucket, key) == []
+    assert any(bucket in w and "kept, not destroyed" in w for w in result.warnings), result.warnings
+    assert bucket in result.report.message
+
+    gone = make_app("gone", app={"storage": {"keepOnDelete": False}})
+    applied = await converge(gone, deps, Previous())
+    assert applied.error is None and applied.fields["outputs"]["keep_on_destroy"] == []
+    before = terraform_log.commands().count("state")
+    result = await teardown(body_of(gone), deps)
+    assert result.error is None and not any("kept" in w for w in result.warnings)
+    assert terraform_log.commands().count("state") == before   # nothing to keep: a plain destroy

@@ -151,3 +151,13 @@ def test_with_scaling_the_cost_is_a_range_and_the_guardrails_see_its_top() -> No
     assert any(line.startswith("Fargate 6 task(s)") for line in review.cost_lines)
     fixed = review_plan(plan, ReviewOptions(region="us-east-1", desired_tasks=1))
     assert fixed.monthly_cost_min is None
+
+
+def test_storage_is_rendered_and_its_variable_is_the_operator_s() -> None:
+    module = load_module("stack", Settings().modules)
+    app = LLMApp.from_body({"metadata": {"name": "rags", "namespace": "team-a", "uid": "u1"},
+                            "spec": spec_with(storage={"keepOnDelete": False})})
+    assert render(app, Settings(), module).tfvars["storage"] == {"keep_on_delete": False, "env": "STORAGE_BUCKET"}
+    refused_by_both(spec_with(storage={}, env={"STORAGE_BUCKET": "x"}), "storage.env")
+    refused_by_both(spec_with(storage={"env": "CHAT_MODEL"}, models=MODELS), "storage.env")
+    refused_by_both(spec_with(storage={"env": BEDROCK_IDS_ENV}, models=MODELS), "storage.env")

@@ -188,3 +188,10 @@ def test_the_runner_follows_the_spec_then_the_operator_default() -> None:
     with pytest.raises(PermanentError) as caught:
         replace(deps, job_runner=None).runner_for(app(terraform={"runner": "job"}))
     assert caught.value.reason == "JobRunnerUnavailable"
+
+
+def test_what_a_destroy_keeps_travels_to_the_job() -> None:
+    kept = replace(WS, keep_on_destroy=("module.app_storage",))
+    sent = request_for(kept, "destroy", job_name(kept, "destroy", "n0nce123"), "n0nce123", "llmapp-system")
+    back = JobRequest.from_json(sent.to_json())
+    assert back.keep_on_destroy == ("module.app_storage",)

@@ -179,9 +179,11 @@ def test_autoscaling_is_the_stack_s_own_so_the_minimum_is_the_spec_s() -> None:
 # ecs 7.5.0 modules/service/main.tf: data.aws_iam_policy_document.tasks, aws_iam_policy.tasks and
 # its attachment have count `create_tasks_iam_role && (var.tasks_iam_role_statements != null ||
 # enable_execute_command)`: [] would create a policy with no statement, which IAM refuses.
-def test_the_task_role_gets_a_policy_only_when_there_are_models() -> None:
+def test_the_task_role_gets_a_policy_only_when_there_are_models_or_storage() -> None:
     statements = modules()["ecs_service"]["tasks_iam_role_statements"]
-    assert statements == "${length(local.bedrock_statements) > 0 ? local.bedrock_statements : null}"
+    assert statements == "${length(local.task_statements) > 0 ? local.task_statements : null}"
+    assert "task_statements = concat(local.bedrock_statements, local.storage_statements)" in (
+        STACK / "providers.tf").read_text()
 
 
 # -- the interface of every pinned module ------------------------------------------------------------
@@ -228,3 +230,37 @@ def test_the_certificate_is_validated_through_dns_before_the_https_listener_uses
     assert "certificate_arn = local.own_domain ? module.acm.acm_certificate_arn : var.certificate_arn" in providers
     # The listeners' for_each keys come from variables only (a new certificate's ARN is unknown at plan).
     assert 'https           = local.own_domain || var.certificate_arn != ""' in providers
+
+
+def data_sources() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in STACK.glob("*.tf"):
+        for block in hcl2.loads(path.read_text()).get("data", []):  # type: ignore[attr-defined]
+            for dtype, named in block.items():
+                for name, body in named.items():
+                    found[f"{dtype}.{name}"] = body
+    return found
+
+
+# s3-bucket 5.15.4: attach_policy puts var.policy into the bucket policy beside the TLS-only one
+# (attach_deny_insecure_transport_policy); force_destroy empties every object version on destroy.
+def test_the_storage_bucket_is_private_encrypted_versioned_and_the_app_s_alone() -> None:
+    bucket = modules()["app_storage"]
+    assert all(bucket[key] is True for key in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+                                               "restrict_public_buckets", "attach_deny_insecure_transport_policy",
+                                               "attach_policy"))
+    assert bucket["versioning"] == {"enabled": True}
+    rule = bucket["server_side_encryption_configuration"]["rule"]
+    assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+    force_destroy = bucket["force_destroy"].replace("False", "false")   # python-hcl2 spells the literal
+    assert force_destroy == "${local.storage_on ? !var.storage.keep_on_delete : false}"
+    (deny,) = data_sources()["aws_iam_policy_document.app_storage"]["statement"]
+    assert deny["effect"] == "Deny" and deny["principals"][0]["identifiers"] == ["*"]
+    assert {"s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:ListBucket*"} <= set(deny["actions"])
+    (only,) = deny["condition"]
+    assert (only["test"], only["variable"]) == ("StringNotEquals", "aws:PrincipalArn")
+    assert only["values"] == ["${module.ecs_service.tasks_iam_role_arn}",
+                              "${data.aws_iam_session_context.terraform.issuer_arn}"]
+    text = (STACK / "storage.tf").read_text()
+    kept = 'keep_on_destroy = local.storage_on ? (var.storage.keep_on_delete ? ["module.app_storage"] : []) : []'
+    assert kept in text

@@ -69,6 +69,9 @@ class AppliedRecord(RecordModel):
     tfvars: dict[str, Any] = Field(default_factory=dict)
     attempted_digest: str = ""
     applied_digest: str = ""
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    """The module's outputs after the apply of applied_digest: a pass whose status write was lost
+    takes them from here instead of planning and applying the same inputs again."""
     app_secrets: tuple[str, ...] = ()
     github: GitHubRecord | None = None
     teardown: TeardownProgress | None = None

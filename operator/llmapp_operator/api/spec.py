@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from llmapp_operator.api.regions import REGIONS
@@ -97,7 +97,7 @@ STANDARD_VARIABLES = (
     "name", "environment", "aws_region", "github_repository", "github_environment", "container_port",
     "task_cpu", "task_memory", "health_check_path", "image", "app_environment",
     "app_secret_arns", "vpc_cidr", "az_count", "single_nat_gateway", "rollout", "tags",
-    "bedrock_models", "scaling", "domain_name", "domain_zone_id",
+    "bedrock_models", "scaling", "domain_name", "domain_zone_id", "storage",
 )
 # The variables of the built-in modules an object may set; generated from terraform/*/variables.tf
 # by `make crd` and checked against the modules by a test (platform modules are checked at run time).
@@ -168,7 +168,8 @@ def _check_case_unique(kind: str, names: list[str]) -> None:
 
 
 class Model(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are an error, not ignored."""
+    """camelCase on the wire, snake_case in Python; unknown fields are an error, not ignored. Booleans
+    are StrictBool: the API server refuses "yes" for a boolean, so the model does too."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
                               use_attribute_docstrings=True)
@@ -300,6 +301,21 @@ class BedrockModel(Model):
         return self.id.split(".", 1)[0] in INFERENCE_PROFILE_PREFIXES
 
 
+class StorageSpec(Model):
+    """A private, encrypted, versioned S3 bucket for the app's documents and index, whose objects only
+    the app's task role (and the stack's own Terraform) may read and write."""
+
+    keep_on_delete: StrictBool = True
+    """Keep the bucket and its objects when the LLMApp is deleted, even with deletionPolicy Delete (the
+    teardown leaves it out of the destroy and names it in an Event). false: the teardown empties and
+    deletes it."""
+    env: Annotated[str, Field(min_length=1, max_length=MODEL_ENV_LENGTH, pattern=ENV_NAME_PATTERN)] = "STORAGE_BUCKET"
+    """Environment variable that receives the bucket's name."""
+
+    def as_variable(self) -> dict[str, Any]:
+        return {"keep_on_delete": self.keep_on_delete, "env": self.env}
+
+
 class ScalingSchedule(Model):
     """Out of hours: 0 tasks from `stop` until `start` (App Auto Scaling scheduled actions)."""
 
@@ -371,6 +387,11 @@ class AppSpec(Model):
             f"s.name != '{BEDROCK_IDS_ENV}' && self.models.all(m, !has(m.env) || m.env != s.name))",
             f"an app secret is named {BEDROCK_IDS_ENV} or like a model's env: the operator sets those from models",
             field_path=".secrets"),
+        cel("!has(self.storage) || ((!has(self.env) || !(self.storage.env in self.env)) && (!has(self.secrets) || "
+            "self.secrets.all(s, s.name != self.storage.env)) && (!has(self.models) || (self.storage.env != '"
+            + BEDROCK_IDS_ENV + "' && self.models.all(m, !has(m.env) || m.env != self.storage.env))))",
+            "storage.env is also set by env, a secret or a model: the operator sets it to the bucket's name",
+            field_path=".storage.env"),
         cel("!has(self.models) || self.models.all(m, !has(m.env) || (m.env != '" + BEDROCK_IDS_ENV + "' && "
             "self.models.filter(n, has(n.env) && n.env == m.env).size() == 1))",
             f"two models use the same env name, or one is {BEDROCK_IDS_ENV}", field_path=".models"),
@@ -406,6 +427,9 @@ class AppSpec(Model):
     scaling: ScalingSpec | None = None
     """Autoscaling of the task count between minTasks and maxTasks; desiredCount is then not used
     (docs/stack.md)."""
+    storage: StorageSpec | None = None
+    """An S3 bucket for documents and the index that survives restarts and redeploys (and, by
+    default, the LLMApp's deletion). Its name reaches the container as storage.env."""
     models: Annotated[list[BedrockModel], Field(max_length=MODEL_ENTRIES, json_schema_extra=k8s(
         list_type="map", list_map_keys=["id"]))] = Field(default_factory=list)
     """Amazon Bedrock models the app may invoke with its task role (no API key). The container gets
@@ -455,6 +479,10 @@ class AppSpec(Model):
         if taken or BEDROCK_IDS_ENV in model_env:
             raise ValueError(f"{', '.join(taken or [BEDROCK_IDS_ENV])}: set by the operator from spec.app.models; "
                              "do not set it in env, secrets or a second model")
+        if self.storage is not None and self.storage.env in (
+                set(self.env) | set(names) | set(model_env) | ({BEDROCK_IDS_ENV} if self.models else set())):
+            raise ValueError("storage.env is also set by env, a secret or a model: the operator sets it to the "
+                             "bucket's name")
         return self
 
 
@@ -476,7 +504,7 @@ class NetworkSpec(Model):
     """CIDR block of the VPC (a /16 to /23; subnets are 4 bits smaller)."""
     az_count: Annotated[int, Field(ge=2, le=6)] = 2
     """Number of availability zones (a public and a private subnet in each)."""
-    single_nat_gateway: bool = True
+    single_nat_gateway: StrictBool = True
     """One shared NAT gateway (cheaper) instead of one per AZ (resilient)."""
 
 
@@ -583,7 +611,7 @@ class DriftSpec(Model):
                                        f"duration(self) <= duration('{MAX_TIMEOUT_SECONDS * 7}s'))",
                                        "interval is 0 (off) or between 1s and 168h")))] = "1h"
     """How often (e.g. 1h, 30m); 0 turns drift detection off."""
-    auto_remediate: bool = False
+    auto_remediate: StrictBool = False
     """Apply as soon as drift is found (still subject to the guardrails)."""
 
     @field_validator("interval")
@@ -658,7 +686,7 @@ class TerraformSpec(Model):
                        ] = None
     """Per-step timeout (e.g. 30m, 1h; between 1m and 24h); a step over it is stopped and retried with backoff.
     Unset: the operator's default (LLMAPP_RUN_TIMEOUT_SECONDS, 30m)."""
-    allow_destructive_changes: bool = False
+    allow_destructive_changes: StrictBool = False
     """Apply plans that destroy or replace stateful or shared resources (the ALB-logs bucket, the ECR
     repository, the VPC) without approval. Default false: such plans wait for spec.approvePlan."""
     policy: Annotated[PolicySpec, Field(json_schema_extra={"default": {}})] = Field(default_factory=PolicySpec)
@@ -740,7 +768,7 @@ class LLMAppSpec(Model):
     terraform: Annotated[TerraformSpec, Field(json_schema_extra={"default": {}})] = Field(
         default_factory=TerraformSpec)
     """How the operator runs Terraform for this app."""
-    suspend: bool = False
+    suspend: StrictBool = False
     """Stop all Terraform activity for this app; status says Suspended."""
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
     """On delete, Delete runs terraform destroy first; Orphan keeps the AWS resources and state."""

@@ -94,6 +94,9 @@ class Workspace:
     role: AssumedRole | None = None
     """The tenant role Terraform runs as (the tenant policy's); None: the runner's own identity.
     Not part of the digest: a new role for the same inputs changes who runs, not what is built."""
+    keep_on_destroy: tuple[str, ...] = ()
+    """State addresses a destroy leaves standing: removed from the state first (the module's
+    keep_on_destroy output, e.g. spec.app.storage with keepOnDelete)."""
 
     @property
     def module_dir(self) -> pathlib.Path:
@@ -143,6 +146,7 @@ def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str,
         "single_nat_gateway": spec.network.single_nat_gateway,
         "bedrock_models": [model.id for model in spec.app.models],
         "scaling": spec.app.scaling.as_variable() if spec.app.scaling else None,
+        "storage": spec.app.storage.as_variable() if spec.app.storage else None,
         "domain_name": spec.domain.name if spec.domain else "",
         "domain_zone_id": spec.domain.hosted_zone_id if spec.domain else "",
         "tags": {
@@ -247,7 +251,15 @@ def from_record(record: AppliedRecord, settings: Settings, module: ModuleInfo,
     return Workspace(uid=record.uid, directory=settings.workdir / "workspaces" / record.uid, module=module,
                      tfvars=tfvars, backend=backend, timeout_seconds=settings.default_timeout_seconds,
                      lock_timeout_seconds=settings.lock_timeout_seconds, digest=record.attempted_digest,
-                     namespace=record.namespace, name=record.name, role=role)
+                     namespace=record.namespace, name=record.name, role=role,
+                     keep_on_destroy=kept_addresses(record.outputs))
+
+
+def kept_addresses(outputs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The module's keep_on_destroy output as state addresses (anything else in it is ignored)."""
+    value = outputs.get("keep_on_destroy")
+    return tuple(str(a) for a in value if isinstance(a, str) and re.fullmatch(r"[A-Za-z0-9_.\[\]\"-]+", a)) \
+        if isinstance(value, list) else ()
 
 
 def input_digest(module: ModuleInfo, tfvars: Mapping[str, Any], backend: BackendConfig) -> str:

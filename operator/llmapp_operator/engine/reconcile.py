@@ -293,10 +293,22 @@ async def _record_intent(app: LLMApp, deps: Deps, ws: Workspace, secret_arns: Ma
         backend=BackendRecord(bucket=ws.backend.bucket, key=ws.backend.key, region=ws.backend.region,
                               dynamodb_table=ws.backend.dynamodb_table),
         region=app.spec.aws.region, tfvars=dict(ws.tfvars), attempted_digest=ws.digest,
-        applied_digest=current.applied_digest if current else "", app_secrets=tuple(sorted(secret_arns)),
+        applied_digest=current.applied_digest if current else "", outputs=current.outputs if current else {},
+        app_secrets=tuple(sorted(secret_arns)),
         github=current.github if current else None, updated_at=deps.clock())
     await deps.records.write(ws.backend, record)
     return record
+
+
+async def _applied_but_not_told(deps: Deps, ws: Workspace) -> Outputs | None:
+    """The outputs of an apply of exactly these inputs that the status does not show; None when
+    the record says otherwise (or predates outputs in records)."""
+    if deps.records is None:
+        return None
+    record = await deps.records.read(ws.backend)
+    if record is None or record.applied_digest != ws.digest or not record.outputs:
+        return None
+    return dict(record.outputs)
 
 
 async def converge(
@@ -381,9 +393,21 @@ async def _converge(
     approved = approved_plan(app, previous, ws.digest)
     drift: tuple[bool, str] | None = None
     plan: PlanSummary | None = None
+    recovered = None
+    if ws.digest != previous.last_applied_digest and approved is None and not drift_check:
+        try:
+            recovered = await _applied_but_not_told(deps, ws)
+        except ReconcileError as exc:
+            return failed(app, exc, deps.redactor, step="record", **fields)
     if ws.digest == previous.last_applied_digest and approved is None and not drift_check:
         outputs: Outputs = dict(previous.outputs)
         message = "infrastructure matches the spec"
+    elif recovered is not None:
+        # These very inputs were applied, but the status write that would have said so was lost
+        # (an API server timeout, a restart): no second plan and apply, the record's outputs.
+        outputs = recovered
+        message = "applied (the status of that apply was lost; the applied record has it)"
+        fields.update(lastAppliedDigest=ws.digest, url=url_from(outputs), outputs=outputs)
     else:
         try:
             runner = deps.runner_for(app)
@@ -424,7 +448,7 @@ async def _converge(
                 step = "record"
                 if record is not None and deps.records is not None:
                     await deps.records.write(ws.backend, record.model_copy(update={
-                        "applied_digest": ws.digest, "updated_at": deps.clock()}))
+                        "applied_digest": ws.digest, "outputs": dict(outputs), "updated_at": deps.clock()}))
         except ReconcileError as exc:
             if approved is not None and exc.reason == "StalePlan":
                 # The state moved on since the plan was approved: that plan can never apply.
@@ -487,8 +511,9 @@ async def _converge(
                         step="health", deployed=deployed, app_health=health, plan_pending=plan_pending,
                         drift=drift)
         return Result(report, fields, error=waiting, warnings=warnings)
-    outcome = Outcome.APPLIED if plan is not None else Outcome.UNCHANGED
-    reason = "Applied" if plan is not None else "UpToDate"
+    applied = plan is not None or recovered is not None
+    outcome = Outcome.APPLIED if applied else Outcome.UNCHANGED
+    reason = "Applied" if applied else "UpToDate"
     return Result(Report(outcome, reason, message, generation, infra_applied=True, github_synced=synced,
                          deployed=deployed, app_health=health, plan_pending=plan_pending, drift=drift), fields,
                   warnings=warnings)

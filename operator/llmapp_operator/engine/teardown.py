@@ -24,7 +24,7 @@ from llmapp_operator.api.errors import PermanentError, ReconcileError
 from llmapp_operator.api.record import AppliedRecord, GitHubRecord, TeardownProgress
 from llmapp_operator.api.spec import BackendSpec, DeletionPolicy, InvalidSpec, LLMApp
 from llmapp_operator.api.tenancy import TenantPolicy, assumed_role, backend_for
-from llmapp_operator.api.workspace import BackendConfig, from_record, render_backend
+from llmapp_operator.api.workspace import BackendConfig, from_record, kept_addresses, render_backend
 from llmapp_operator.engine.reconcile import (
     Deps,
     Previous,
@@ -108,6 +108,9 @@ async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
                 await runner.destroy(ws)
             progress = progress.model_copy(update={"destroyed": True})
             record = await _save(deps, backend, record, progress)
+        kept = kept_message(record.outputs)
+        if kept and kept not in warnings:
+            warnings.append(kept)
         if not progress.app_secrets_removed:
             step = "secrets"
             if deps.app_secrets is not None:
@@ -134,7 +137,19 @@ async def teardown(body: Mapping[str, Any], deps: Deps) -> Result:
         return _failed(body, app, exc, deps, step)
     warnings += await _forget(deps, str(meta.get("uid", "")))
     return Result(Report(Outcome.DELETING, "Destroyed", "terraform destroy ran; app secrets, GitHub names and "
-                         "saved plans removed", generation, infra_applied=False), warnings=tuple(warnings))
+                         "saved plans removed" + ("; " + kept if kept else ""), generation, infra_applied=False),
+                  warnings=tuple(warnings))
+
+
+def kept_message(outputs: Mapping[str, Any]) -> str:
+    """What the teardown left standing on purpose (spec.app.storage.keepOnDelete), for an Event."""
+    addresses = kept_addresses(outputs)
+    if not addresses:
+        return ""
+    bucket = str(outputs.get("storage_bucket") or "")
+    what = f"the storage bucket {bucket} and its objects" if bucket else ", ".join(addresses)
+    return (f"kept, not destroyed: {what} (spec.app.storage.keepOnDelete); it is no longer in any Terraform "
+            "state: delete it yourself once nothing needs it")
 
 
 async def _teardown_without_record(body: Mapping[str, Any], app: LLMApp | None, deps: Deps, backend: BackendConfig,

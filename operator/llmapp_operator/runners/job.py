@@ -129,6 +129,7 @@ class JobRequest(WireMessage):
     review: Mapping[str, Any] | None = None   # ReviewOptions as a dict
     job_namespace: str = ""   # where the Job, its request and its result live
     role: Mapping[str, Any] | None = None   # the tenant role (AssumedRole as a dict)
+    keep_on_destroy: tuple[str, ...] = ()   # state addresses a destroy leaves standing
 
     @property
     def result_name(self) -> str:
@@ -238,7 +239,7 @@ def request_for(ws: Workspace, step: str, job_name: str, nonce: str, job_namespa
         lock_timeout_seconds=ws.lock_timeout_seconds, nonce=nonce, job_name=job_name,
         plan=summary_to_dict(plan) if plan is not None else None,
         review=asdict(ws.review) if ws.review is not None else None,
-        job_namespace=job_namespace, role=role_to_dict(ws.role),
+        job_namespace=job_namespace, role=role_to_dict(ws.role), keep_on_destroy=tuple(ws.keep_on_destroy),
     )
 
 

@@ -57,7 +57,7 @@ def workspace_for(request: JobRequest, settings: Settings) -> Workspace:
         timeout_seconds=request.timeout_seconds, lock_timeout_seconds=request.lock_timeout_seconds,
         digest=request.digest, namespace=request.namespace, name=request.name,
         review=review_options(request.review) if request.review is not None else None,
-        role=role_from_dict(request.role),
+        role=role_from_dict(request.role), keep_on_destroy=tuple(request.keep_on_destroy),
     )
 
 

@@ -158,8 +158,19 @@ class LocalRunner:
 
     async def destroy(self, ws: Workspace) -> None:
         await self._push_errored_state(ws)
+        if ws.keep_on_destroy:
+            await self._forget_kept(ws)
         await self._run(ws, "destroy", ["destroy", "-auto-approve", "-input=false", "-no-color",
                                         f"-var-file=../{TFVARS_FILE}", *self._lock_args(ws)])
+
+    async def _forget_kept(self, ws: Workspace) -> None:
+        """What the module keeps on destroy leaves the state first (and so stays in AWS). A resumed
+        teardown finds it gone already: only addresses still in the state are removed."""
+        listed = (await self._run(ws, "state", ["state", "list", "-no-color"])).stdout.split()
+        present = [address for address in ws.keep_on_destroy
+                   if any(line == address or line.startswith((f"{address}.", f"{address}[")) for line in listed)]
+        if present:
+            await self._run(ws, "state", ["state", "rm", "-no-color", *self._lock_args(ws), *present])
 
     async def forget(self, uid: str) -> None:
         """A deleted object's workspace (module copy, plan files, journal): nothing there is needed
