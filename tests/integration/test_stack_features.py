@@ -215,3 +215,46 @@ async def test_storage_is_kept_on_delete_unless_the_spec_says_otherwise(
     result = await teardown(body_of(gone), deps)
     assert result.error is None and not any("kept" in w for w in result.warnings)
     assert terraform_log.commands().count("state") == before   # nothing to keep: a plain destroy
+
+
+def test_the_stack_s_scaling_resources_follow_the_spec(tmp_path: pathlib.Path) -> None:
+    """scaling.tf's locals, counts and for_each keys as terraform evaluates them, with the three App
+    Auto Scaling resource types stood in by terraform_data carrying the same arguments."""
+    text = (REPO / "terraform" / "stack" / "scaling.tf").read_text()
+    text = text.replace("module.ecs_cluster.name", '"c"').replace("module.ecs_service.name", '"s"')
+    text = text.replace('${module.alb.arn_suffix}/${module.alb.target_groups["app"].arn_suffix}',
+                        "app/a/1/targetgroup/t/2")
+    text = re.sub(r'resource "aws_appautoscaling_target" "app" \{.*?\n\}\n', '''resource "terraform_data" "target" {
+  count = local.scaling_on ? 1 : 0
+  input = { min = var.scaling.min_tasks, max = var.scaling.max_tasks, id = local.scaling_resource_id }
+}
+''', text, flags=re.S)
+    text = re.sub(r'resource "aws_appautoscaling_policy" "app" \{.*?\n\}\n', '''resource "terraform_data" "policy" {
+  for_each = { for key, metric in local.scaling_metrics : key => metric if metric.target != null }
+  input    = each.value
+}
+''', text, flags=re.S)
+    text = re.sub(r'resource "aws_appautoscaling_scheduled_action" "app" \{.*', '''resource "terraform_data" "action" {
+  for_each = local.scaling_actions
+  input    = merge(each.value, { timezone = var.scaling.schedule.timezone })
+}
+''', text, flags=re.S)
+    assert "aws_appautoscaling" not in text
+    (tmp_path / "scaling.tf").write_text(text)
+    (tmp_path / "main.tf").write_text((REPO / "terraform" / "stack" / "variables.tf").read_text())
+    terraform(tmp_path, "init", "-input=false")
+    common = ["-var=name=n", "-var=environment=dev", "-var=aws_region=us-east-1", "-var=github_repository=a/b",
+              "-var=github_environment=dev"]
+    assert "No changes" in terraform(tmp_path, "plan", "-input=false", "-no-color", *common)
+    scaling = ('{min_tasks=2,max_tasks=6,requests_per_target=100,schedule={stop="cron(0 20 ? * MON-FRI *)",'
+               'start="cron(0 7 ? * MON-FRI *)",timezone="Europe/Berlin"}}')
+    terraform(tmp_path, "apply", "-auto-approve", "-input=false", *common, f"-var=scaling={scaling}")
+    state = json.loads(terraform(tmp_path, "show", "-json"))
+    made = {r["address"]: r["values"]["input"] for r in state["values"]["root_module"]["resources"]}
+    assert made['terraform_data.target[0]'] == {"min": 2, "max": 6, "id": "service/c/s"}
+    assert made['terraform_data.policy["requests"]'] == {"type": "ALBRequestCountPerTarget", "target": 100,
+                                                          "label": "app/a/1/targetgroup/t/2"}
+    assert 'terraform_data.policy["cpu"]' not in made   # no cpuTarget, no CPU policy
+    assert made['terraform_data.action["stop"]'] == {"schedule": "cron(0 20 ? * MON-FRI *)", "min": 0, "max": 0,
+                                                     "timezone": "Europe/Berlin"}
+    assert made['terraform_data.action["start"]']["min"] == 2 and made['terraform_data.action["start"]']["max"] == 6

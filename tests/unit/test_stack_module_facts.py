@@ -145,11 +145,11 @@ def test_a_stack_applied_with_the_other_service_variant_keeps_its_service() -> N
             "${module.ecs_service.aws_ecs_service.ignore_task_definition[0]}") in moves, moves
 
 
-def resources() -> dict[str, dict[str, Any]]:
-    """type.name -> arguments of every resource the stack writes itself."""
+def blocks(kind: str = "resource") -> dict[str, dict[str, Any]]:
+    """type.name -> arguments of every resource (or data source) the stack writes itself."""
     found: dict[str, dict[str, Any]] = {}
     for path in STACK.glob("*.tf"):
-        for block in hcl2.loads(path.read_text()).get("resource", []):  # type: ignore[attr-defined]
+        for block in hcl2.loads(path.read_text()).get(kind, []):  # type: ignore[attr-defined]
             for rtype, named in block.items():
                 for name, body in named.items():
                     found[f"{rtype}.{name}"] = body
@@ -161,19 +161,19 @@ def resources() -> dict[str, dict[str, Any]]:
 # max(var.autoscaling_max_capacity, var.desired_count). With desired_count = 0 (above) every minimum
 # would be 0, so the stack registers the target itself with the spec's range.
 def test_autoscaling_is_the_stack_s_own_so_the_minimum_is_the_spec_s() -> None:
-    written = resources()
+    written = blocks()
     target = written["aws_appautoscaling_target.app"]
     assert target["min_capacity"] == "${var.scaling.min_tasks}" and target["max_capacity"] == "${var.scaling.max_tasks}"
     assert target["scalable_dimension"] == "ecs:service:DesiredCount" and target["service_namespace"] == "ecs"
     assert target["resource_id"] == "${local.scaling_resource_id}"
     assert 'scaling_resource_id = "service/${module.ecs_cluster.name}/${module.ecs_service.name}"' in (
         STACK / "scaling.tf").read_text()
-    requests = written["aws_appautoscaling_policy.requests"]["target_tracking_scaling_policy_configuration"][0]
-    label = requests["predefined_metric_specification"][0]["resource_label"]
+    policy = written["aws_appautoscaling_policy.app"]["target_tracking_scaling_policy_configuration"][0]
+    assert policy["predefined_metric_specification"][0]["resource_label"] == "${each.value.label}"
+    text = (STACK / "scaling.tf").read_text()
     # CloudWatch's pair: app/<alb>/<id>/targetgroup/<tg>/<id>, both arn_suffix outputs of alb 10.5.0.
-    assert label == '${module.alb.arn_suffix}/${module.alb.target_groups["app"].arn_suffix}'
-    stop = written["aws_appautoscaling_scheduled_action.stop"]["scalable_target_action"][0]
-    assert (stop["min_capacity"], stop["max_capacity"]) == (0, 0)
+    assert 'label = "${module.alb.arn_suffix}/${module.alb.target_groups["app"].arn_suffix}"' in text
+    assert "stop  = { schedule = var.scaling.schedule.stop, min = 0, max = 0 }" in text
 
 
 # ecs 7.5.0 modules/service/main.tf: data.aws_iam_policy_document.tasks, aws_iam_policy.tasks and
@@ -232,16 +232,6 @@ def test_the_certificate_is_validated_through_dns_before_the_https_listener_uses
     assert 'https           = local.own_domain || var.certificate_arn != ""' in providers
 
 
-def data_sources() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for path in STACK.glob("*.tf"):
-        for block in hcl2.loads(path.read_text()).get("data", []):  # type: ignore[attr-defined]
-            for dtype, named in block.items():
-                for name, body in named.items():
-                    found[f"{dtype}.{name}"] = body
-    return found
-
-
 # s3-bucket 5.15.4: attach_policy puts var.policy into the bucket policy beside the TLS-only one
 # (attach_deny_insecure_transport_policy); force_destroy empties every object version on destroy.
 def test_the_storage_bucket_is_private_encrypted_versioned_and_the_app_s_alone() -> None:
@@ -254,7 +244,7 @@ def test_the_storage_bucket_is_private_encrypted_versioned_and_the_app_s_alone()
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
     force_destroy = bucket["force_destroy"].replace("False", "false")   # python-hcl2 spells the literal
     assert force_destroy == "${local.storage_on ? !var.storage.keep_on_delete : false}"
-    (deny,) = data_sources()["aws_iam_policy_document.app_storage"]["statement"]
+    (deny,) = blocks("data")["aws_iam_policy_document.app_storage"]["statement"]
     assert deny["effect"] == "Deny" and deny["principals"][0]["identifiers"] == ["*"]
     assert {"s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:ListBucket*"} <= set(deny["actions"])
     (only,) = deny["condition"]
