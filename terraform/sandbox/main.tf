@@ -112,3 +112,15 @@ resource "terraform_data" "app_storage" {
   count = var.storage == null ? 0 : 1
   input = { bucket = "${var.name}-data-${local.account_id}", task_role = "${var.name}-task", versioned = true }
 }
+
+# spec.auth (sign_in.tf in the stack): the user pool, its hosted-UI domain, the ALB's app client and
+# the listener rule that authenticates every request before forwarding it.
+resource "terraform_data" "sign_in" {
+  count = var.sign_in == null ? 0 : 1
+  input = {
+    user_pool = "${var.name}-users"
+    domain    = var.sign_in.cognito_domain_prefix
+    callback  = "https://${var.domain_name}/oauth2/idpresponse"
+    rule      = { listener = "https", priority = 1, then = terraform_data.alb.id }
+  }
+}

@@ -99,3 +99,8 @@ output "keep_on_destroy" {
   description = "State addresses the teardown removes from the state instead of destroying (spec.app.storage.keepOnDelete)."
   value       = var.storage == null ? [] : (var.storage.keep_on_delete ? ["terraform_data.app_storage"] : [])
 }
+
+output "sign_in_user_pool_id" {
+  description = "Cognito user pool of spec.auth (invite users there); empty without sign-in."
+  value       = var.sign_in == null ? "" : "${var.aws_region}_${substr(replace(terraform_data.sign_in[0].id, "-", ""), 0, 9)}"
+}

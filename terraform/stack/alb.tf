@@ -32,13 +32,25 @@ module "alb" {
       description = "${upper(key)} from the internet"
     } if rule.enabled
   }
-  security_group_egress_rules = {
-    vpc = {
-      ip_protocol = "-1"
-      cidr_ipv4   = var.vpc_cidr
-      description = "to the tasks in the VPC"
-    }
-  }
+  security_group_egress_rules = merge(
+    {
+      vpc = {
+        ip_protocol = "-1"
+        cidr_ipv4   = var.vpc_cidr
+        description = "to the tasks in the VPC"
+      }
+    },
+    # spec.auth: the ALB itself calls the identity provider's token and user info endpoints.
+    local.sign_in_on ? {
+      identity_provider = {
+        from_port   = 443
+        to_port     = 443
+        ip_protocol = "tcp"
+        cidr_ipv4   = "0.0.0.0/0"
+        description = "to the sign-in provider's token endpoint"
+      }
+    } : {}
+  )
 
   listeners = merge(
     {

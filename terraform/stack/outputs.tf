@@ -100,3 +100,8 @@ output "keep_on_destroy" {
   description = "State addresses the teardown removes from the state instead of destroying (spec.app.storage.keepOnDelete)."
   value       = local.keep_on_destroy
 }
+
+output "sign_in_user_pool_id" {
+  description = "Cognito user pool of spec.auth (invite users there); empty without sign-in."
+  value       = local.sign_in_on ? aws_cognito_user_pool.sign_in[0].id : ""
+}

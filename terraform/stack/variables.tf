@@ -231,3 +231,19 @@ variable "storage" {
     error_message = "storage.env must be an environment variable name."
   }
 }
+
+variable "sign_in" {
+  description = "spec.auth: a Cognito user pool and an ALB rule that authenticates every request before it reaches the app; null: none."
+  type = object({
+    cognito_domain_prefix = string
+  })
+  default = null
+  validation {
+    condition     = var.sign_in == null ? true : (can(regex("^[a-z0-9](-?[a-z0-9]){0,62}$", var.sign_in.cognito_domain_prefix)) && length(regexall("aws|amazon|cognito", var.sign_in.cognito_domain_prefix)) == 0)
+    error_message = "sign_in.cognito_domain_prefix: lower-case letters, digits and hyphens, without aws, amazon or cognito."
+  }
+  validation {
+    condition     = var.sign_in == null || var.domain_name != ""
+    error_message = "sign_in needs domain_name: the ALB authenticates on HTTPS only."
+  }
+}

@@ -33,7 +33,7 @@ def sandboxed(example: dict[str, Any]) -> dict[str, Any]:
 async def test_the_prod_example_plans_waits_for_approval_applies_and_is_orphaned_on_delete(
         open_sandbox: SandboxFactory, terraform_log: TerraformLog) -> None:
     spec = EXAMPLE["spec"]
-    assert {"domain", "scaling", "models", "storage"} <= set(spec) | set(spec["app"]), "the example shows them"
+    assert {"domain", "auth", "scaling", "models", "storage"} <= set(spec) | set(spec["app"]), "it shows them"
     async with open_sandbox() as sandbox:
         await sandbox.client.create({
             "apiVersion": "v1", "kind": "Secret",
@@ -55,7 +55,9 @@ async def test_the_prod_example_plans_waits_for_approval_applies_and_is_orphaned
         assert condition(ready, "CertificateIssued")["status"] == "True"  # type: ignore[index]
         assert status["plan"]["id"] == plan_id and status["appSecrets"] == ["OPENAI_API_KEY"]
         assert {"terraform_data.certificate", "terraform_data.dns_record", "terraform_data.scaling",
-                "terraform_data.task_role_policy", "terraform_data.app_storage"} <= set(sandbox.state())
+                "terraform_data.task_role_policy", "terraform_data.app_storage",
+                "terraform_data.sign_in"} <= set(sandbox.state())
+        assert status["outputs"]["sign_in_user_pool_id"].startswith("eu-west-1_")
         assert status["outputs"]["storage_bucket"] and status["outputs"]["keep_on_destroy"]
         print("status of the prod example:", yaml.safe_dump({"status": {
             key: status[key] for key in ("phase", "url", "plan", "conditions") if key in status}}))

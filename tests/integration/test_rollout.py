@@ -281,3 +281,23 @@ async def test_with_scaling_the_autoscaler_owns_the_count_inside_the_range_it_ho
     fourth = await converge(app, service_deps, Previous.from_status(status))
     assert ecs.described()["desiredCount"] == 0
     assert fourth.fields["rollout"]["scaling"] == {"minTasks": 0, "maxTasks": 0}
+
+
+async def test_an_apply_recovered_from_the_record_still_deploys_terraform_s_revision(
+        service_deps: Deps, moto_endpoint: str, terraform_log: TerraformLog) -> None:
+    name = unique("lost")
+    ecs = Ecs(moto_endpoint, name)
+    ecs.cd_deploy("sha-1")
+    first = await converge(make_app(name), service_deps, Previous())
+    assert first.error is None, first.report.message
+    status = status_patch(Previous(), first, "t1")
+    # An env change applied by a pass that stopped right after the apply: no rollout, no status write.
+    changed = make_app(name, generation=2, env={"MODEL": "gpt"})
+    stopped = await converge(changed, replace(service_deps, service=None), Previous.from_status(status))
+    assert stopped.error is None
+    ours = ecs.register(f"{ecs.repository}:sha-1", env={"MODEL": "gpt"})   # the revision that apply registered
+    runs = terraform_log.count()
+    again = await converge(changed, service_deps, Previous.from_status(status))
+    assert isinstance(again.error, Waiting) and again.error.reason == "RollingOut", again.report.message
+    assert terraform_log.count() == runs   # taken from the applied record, not planned again
+    assert ecs.described()["taskDefinition"] == ours   # and Terraform's revision is deployed all the same

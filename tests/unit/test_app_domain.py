@@ -82,3 +82,20 @@ def test_acm_s_answer_names_the_record_it_waits_for() -> None:
     message = certificate.pending_message(domain, state, 300)
     assert "_x.rags.example.com." in message and "Z0123456789ABCDEFGHIJ" in message and "300 s" in message
     assert CertificateState("VALIDATION_TIMED_OUT").failed and not CertificateState("ISSUED").failed
+
+
+def test_sign_in_needs_the_domain_and_a_prefix_cognito_accepts() -> None:
+    auth = {"cognito": {}}
+    assert server_verdict(spec_with(domain=DOMAIN, auth=auth)) == (True, "") == model_verdict(
+        spec_with(domain=DOMAIN, auth=auth))
+    without = spec_with(auth=auth)
+    server, model = server_verdict(without), model_verdict(without)
+    assert not server[0] and not model[0] and "spec.auth needs spec.domain" in server[1] + model[1]
+    for prefix in ("my-aws-app", "amazonish", "cognito1", "-x", "Upper"):
+        wrong = spec_with(domain=DOMAIN, auth={"cognito": {"domainPrefix": prefix}})
+        assert not server_verdict(wrong)[0] and not model_verdict(wrong)[0], prefix
+    module = load_module("stack", Settings().modules)
+    app = LLMApp.from_body({"metadata": {"name": "rags", "namespace": "aws-team", "uid": "u1"},
+                            "spec": spec_with(domain=DOMAIN, auth=auth)})
+    prefix = render(app, Settings(), module).tfvars["sign_in"]["cognito_domain_prefix"]
+    assert prefix.startswith("signin-") and "aws" not in prefix   # the namespace's "aws" is not in it

@@ -160,8 +160,9 @@ def test_the_shipped_price_table_is_complete_dated_and_overridable() -> None:
     for region, entry in shipped["regions"].items():
         assert set(PRICE_FIELDS) <= set(entry), region
         # Alias records to an ALB are free (the table's comment says so); everything else costs.
-        assert all(entry[name] > 0 for name in PRICE_FIELDS if name != "route53_record_month"), region
-        assert entry["route53_record_month"] == 0, region
+        free = {"route53_record_month", "cognito_user_pool_month"}
+        assert all(entry[name] > 0 for name in PRICE_FIELDS if name not in free), region
+        assert all(entry[name] == 0 for name in free), region
     override = {"date": "2027-01-01", "regions": {"us-east-1": {"alb_hour": 1.0}, "xx-test-1": {
         name: 0.5 for name in PRICE_FIELDS}}}
     table = load_price_table("us-east-1", override)

@@ -254,3 +254,20 @@ def test_the_storage_bucket_is_private_encrypted_versioned_and_the_app_s_alone()
     text = (STACK / "storage.tf").read_text()
     kept = 'keep_on_destroy = local.storage_on ? (var.storage.keep_on_delete ? ["module.app_storage"] : []) : []'
     assert kept in text
+
+
+def test_sign_in_authenticates_every_request_before_the_app() -> None:
+    written = blocks()
+    rule = written["aws_lb_listener_rule.sign_in"]
+    assert rule["listener_arn"] == '${module.alb.listeners["https"].arn}' and rule["priority"] == 1
+    assert rule["condition"][0]["path_pattern"][0]["values"] == ["/*"]
+    first, then = sorted(rule["action"], key=lambda action: action["order"])
+    assert first["type"] == "authenticate-cognito" and then["type"] == "forward"
+    assert first["authenticate_cognito"][0]["on_unauthenticated_request"] == "authenticate"
+    pool = written["aws_cognito_user_pool.sign_in"]
+    assert pool["admin_create_user_config"][0]["allow_admin_create_user_only"] is True
+    client = written["aws_cognito_user_pool_client.sign_in"]
+    assert client["generate_secret"] is True
+    assert client["callback_urls"] == ["https://${var.domain_name}/oauth2/idpresponse"]
+    # The generated secret stays in the state: no output of the stack names it.
+    assert "client_secret" not in (STACK / "outputs.tf").read_text()

@@ -59,6 +59,8 @@ TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
 # wildcard (ACM would issue a wildcard certificate and the alias record would be one too).
 DOMAIN_PATTERN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 HOSTED_ZONE_PATTERN = r"^Z[A-Z0-9]{1,31}$"
+# A Cognito hosted-UI domain prefix: lower-case letters, digits and single hyphens inside.
+COGNITO_PREFIX_PATTERN = r"^[a-z0-9](-?[a-z0-9]){0,62}$"
 MODEL_ENTRIES = 8
 MODEL_ENV_LENGTH = 64
 # What the operator itself sets in the container's environment from spec.app.models.
@@ -97,7 +99,7 @@ STANDARD_VARIABLES = (
     "name", "environment", "aws_region", "github_repository", "github_environment", "container_port",
     "task_cpu", "task_memory", "health_check_path", "image", "app_environment",
     "app_secret_arns", "vpc_cidr", "az_count", "single_nat_gateway", "rollout", "tags",
-    "bedrock_models", "scaling", "domain_name", "domain_zone_id", "storage",
+    "bedrock_models", "scaling", "domain_name", "domain_zone_id", "storage", "sign_in",
 )
 # The variables of the built-in modules an object may set; generated from terraform/*/variables.tf
 # by `make crd` and checked against the modules by a test (platform modules are checked at run time).
@@ -497,6 +499,36 @@ class DomainSpec(Model):
     the alias record, so it must be the zone the domain is delegated to."""
 
 
+class CognitoSignIn(Model):
+    """A Cognito user pool the stack creates: invitation only (an administrator adds users), e-mail as
+    the user name, optional TOTP multi-factor; the ALB sends signed-out visitors to its hosted UI."""
+
+    domain_prefix: Annotated[str | None, Field(min_length=1, max_length=63, pattern=COGNITO_PREFIX_PATTERN,
+                                               json_schema_extra=k8s(cel(
+                                                   "!self.contains('aws') && !self.contains('amazon') && "
+                                                   "!self.contains('cognito')",
+                                                   "Cognito refuses a domain prefix containing aws, amazon or "
+                                                   "cognito")))] = None
+    """Prefix of the hosted sign-in page, https://PREFIX.auth.REGION.amazoncognito.com, unique in the
+    region; unset: derived from the namespace and name."""
+
+    @field_validator("domain_prefix")
+    @classmethod
+    def _allowed_prefix(cls, prefix: str | None) -> str | None:
+        if prefix is not None and any(word in prefix for word in ("aws", "amazon", "cognito")):
+            raise ValueError("Cognito refuses a domain prefix containing aws, amazon or cognito")
+        return prefix
+
+
+class AuthSpec(Model):
+    """Sign-in in front of the app: the load balancer authenticates every request before it reaches
+    the app (the target group's health check is not affected)."""
+
+    cognito: CognitoSignIn
+    """Users in a Cognito user pool the stack creates. (An existing OIDC identity provider is not
+    offered yet.)"""
+
+
 class NetworkSpec(Model):
     """The VPC the app runs in."""
 
@@ -749,6 +781,8 @@ class LLMAppSpec(Model):
             "!('certificate_arn' in self.terraform.vars)",
             "spec.domain makes its own certificate: leave certificate_arn out of spec.terraform.vars",
             field_path=".domain"),
+        cel("!has(self.auth) || has(self.domain)",
+            "spec.auth needs spec.domain: sign-in works over HTTPS at the app's own name", field_path=".auth"),
     ))
 
     environment: Annotated[str, Field(max_length=63, pattern=ENVIRONMENT_PATTERN)]
@@ -760,6 +794,9 @@ class LLMAppSpec(Model):
     """The app container and its Fargate task."""
     network: Annotated[NetworkSpec, Field(json_schema_extra={"default": {}})] = Field(default_factory=NetworkSpec)
     """The VPC the app runs in."""
+    auth: AuthSpec | None = None
+    """Sign-in in front of the app; needs spec.domain (the load balancer authenticates on HTTPS only, and
+    the identity provider sends users back to that name)."""
     domain: DomainSpec | None = None
     """Serve the app over HTTPS at its own name (ACM certificate, Route53 records, HTTP redirected to
     HTTPS). Without it the app is served on the load balancer's generated name."""
@@ -784,6 +821,8 @@ class LLMAppSpec(Model):
     def _one_certificate(self) -> LLMAppSpec:
         if self.domain is not None and "certificate_arn" in self.terraform.vars:
             raise ValueError("spec.domain makes its own certificate: leave certificate_arn out of spec.terraform.vars")
+        if self.auth is not None and self.domain is None:
+            raise ValueError("spec.auth needs spec.domain: sign-in works over HTTPS at the app's own name")
         return self
 
 

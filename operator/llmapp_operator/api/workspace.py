@@ -147,6 +147,7 @@ def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str,
         "bedrock_models": [model.id for model in spec.app.models],
         "scaling": spec.app.scaling.as_variable() if spec.app.scaling else None,
         "storage": spec.app.storage.as_variable() if spec.app.storage else None,
+        "sign_in": sign_in_variable(app),
         "domain_name": spec.domain.name if spec.domain else "",
         "domain_zone_id": spec.domain.hosted_zone_id if spec.domain else "",
         "tags": {
@@ -155,6 +156,16 @@ def standard_variables(app: LLMApp, secret_arns: Mapping[str, str]) -> dict[str,
             "llmops.dev/environment": spec.environment,
         },
     }
+
+
+def sign_in_variable(app: LLMApp) -> dict[str, Any] | None:
+    """spec.auth for the stack. The default domain prefix is a hash of the object's identity: unique
+    enough in a region, and free of the words Cognito refuses (a namespace may well contain "aws")."""
+    auth = app.spec.auth
+    if auth is None:
+        return None
+    identity = hashlib.sha256(f"{app.ref.namespace}/{app.ref.name}".encode()).hexdigest()[:16]
+    return {"cognito_domain_prefix": auth.cognito.domain_prefix or f"signin-{identity}"}
 
 
 def render_variables(

@@ -406,7 +406,7 @@ async def _converge(
         # These very inputs were applied, but the status write that would have said so was lost
         # (an API server timeout, a restart): no second plan and apply, the record's outputs.
         outputs = recovered
-        message = "applied (the status of that apply was lost; the applied record has it)"
+        message = "applied already: the applied record has these inputs applied (that apply's status was never written)"
         fields.update(lastAppliedDigest=ws.digest, url=url_from(outputs), outputs=outputs)
     else:
         try:
@@ -472,7 +472,9 @@ async def _converge(
                                                 str(outputs["ecs_service_name"]))
             message += "; app secrets rotated, service redeployed"
         step = "rollout"
-        rolled = await _roll_out(app, deps, previous, outputs, applied_now=plan is not None)
+        # A recovered apply counts as just applied: the pass that made it may have stopped before
+        # deploying Terraform's revision (a restart between apply and rollout).
+        rolled = await _roll_out(app, deps, previous, outputs, applied_now=plan is not None or recovered is not None)
         if rolled is not None:
             fields["rollout"] = rolled.status
         # The GitHub environment before the rollout's verdict: a pipeline's first deploy needs its names.

@@ -17,7 +17,7 @@ PRICES_FILE = pathlib.Path(__file__).resolve().parent / "prices" / "aws.json"
 
 PRICE_FIELDS = ("fargate_vcpu_hour", "fargate_gb_hour", "alb_hour", "alb_lcu_hour", "alb_lcu_baseline",
                 "nat_gateway_hour", "nat_gb_processed", "nat_gb_baseline_month", "s3_gb_month", "s3_gb_baseline",
-                "ecr_gb_month", "ecr_gb_baseline", "route53_record_month")
+                "ecr_gb_month", "ecr_gb_baseline", "route53_record_month", "cognito_user_pool_month")
 HOURS_PER_MONTH = 730
 
 
@@ -114,6 +114,10 @@ def estimate_monthly_cost(plan: Mapping[str, Any], table: PriceTable, *,
         # spec.domain: the alias record and the certificate's validation record (ACM's public
         # certificates are free); 0 in the shipped table, see its comment.
         lines.append((f"Route53 records ({count})", count * price["route53_record_month"]))
+    count = types["aws_cognito_user_pool"]
+    if count:
+        # spec.auth: billed per monthly active user beyond the free tier; 0 at the idle baseline.
+        lines.append((f"Cognito user pool ({count})", count * price["cognito_user_pool_month"]))
     total = round(sum(amount for _, amount in lines), 2)
     return total, tuple(f"{item}: {amount:.2f} {table.currency}" for item, amount in lines)
 
