@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from llmapp_operator.api.spec import BEDROCK_IDS_ENV, LLMApp
-from llmapp_operator.api.workspace import ReviewOptions, render
+from llmapp_operator.api.workspace import ReviewOptions, kept_addresses, render
 from llmapp_operator.cloud.ecs_service import ServiceView
 from llmapp_operator.config import Settings
 from llmapp_operator.engine.rollout import Choice, Wanted, decide
@@ -161,3 +161,9 @@ def test_storage_is_rendered_and_its_variable_is_the_operator_s() -> None:
     refused_by_both(spec_with(storage={}, env={"STORAGE_BUCKET": "x"}), "storage.env")
     refused_by_both(spec_with(storage={"env": "CHAT_MODEL"}, models=MODELS), "storage.env")
     refused_by_both(spec_with(storage={"env": BEDROCK_IDS_ENV}, models=MODELS), "storage.env")
+
+
+def test_only_state_addresses_are_taken_from_the_keep_on_destroy_output() -> None:
+    assert kept_addresses({"keep_on_destroy": ["module.app_storage", 'module.a["k"]', "x; rm -rf /", 3]}) == (
+        "module.app_storage", 'module.a["k"]')
+    assert kept_addresses({"keep_on_destroy": "module.app_storage"}) == () == kept_addresses({})
