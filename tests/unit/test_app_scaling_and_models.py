@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 
 from llmapp_operator.api.spec import BEDROCK_IDS_ENV, LLMApp
+from llmapp_operator.api.status import undeclared
 from llmapp_operator.api.workspace import ReviewOptions, kept_addresses, render
 from llmapp_operator.cloud.ecs_service import ServiceView
 from llmapp_operator.config import Settings
+from llmapp_operator.engine.reconcile import review_fields
 from llmapp_operator.engine.rollout import Choice, Wanted, decide
 from llmapp_operator.review.cost import estimate_monthly_cost, load_price_table
 from llmapp_operator.review.policy import evaluate_policy
 from llmapp_operator.review.verdict import review_plan
+from llmapp_operator.runners.base import PlanSummary
 from llmapp_operator.runners.modules import load_module
 from tests.spec_samples import BASE
 from tests.unit.test_crd import model_verdict, server_verdict
@@ -167,3 +170,11 @@ def test_only_state_addresses_are_taken_from_the_keep_on_destroy_output() -> Non
     assert kept_addresses({"keep_on_destroy": ["module.app_storage", 'module.a["k"]', "x; rm -rf /", 3]}) == (
         "module.app_storage", 'module.a["k"]')
     assert kept_addresses({"keep_on_destroy": "module.app_storage"}) == () == kept_addresses({})
+
+
+def test_the_cost_range_reaches_status_under_declared_names() -> None:
+    review = review_plan(stack_plan(), ReviewOptions(region="us-east-1", scaling_tasks=(2, 6)))
+    fields = review_fields(PlanSummary(has_changes=True, add=1, review=review))
+    assert fields["cost"]["monthlyEstimateAtMinTasks"] == review.monthly_cost_min
+    assert fields["cost"]["monthlyEstimate"] == review.monthly_cost
+    assert undeclared(fields) == []
