@@ -85,8 +85,17 @@ def largest_spec(*, module: str = "sandbox", github_url: str = "https://api.gith
         },
         "suspend": False, "deletionPolicy": "Delete", "approvePlan": "auto",
         "driftDetection": {"interval": "0", "autoRemediate": True},
+        "domain": {"name": ("a" * 63 + ".") * 3 + "b" * 61, "hostedZoneId": "Z" + "A" * 31},
+        "auth": {"oidc": {name: _url(name, 256) for name in ("issuer", "authorizationEndpoint", "tokenEndpoint",
+                                                              "userInfoEndpoint")}
+                 | {"clientId": "c" * 255, "clientSecretRef": ref, "scope": ("openid " * 37)[:255].strip() + "x"}},
     }
     return spec
+
+
+def _url(name: str, length: int) -> str:
+    stem = f"https://login.example.com/{name}/"
+    return stem + "p" * (length - len(stem))
 
 
 def largest_secrets(namespace: str, value: str) -> list[dict[str, Any]]:

@@ -118,9 +118,10 @@ resource "terraform_data" "app_storage" {
 resource "terraform_data" "sign_in" {
   count = var.sign_in == null ? 0 : 1
   input = {
-    user_pool = "${var.name}-users"
+    # oidc: only the rule; the operator sets its actions. cognito: the pool, its domain and client too.
+    user_pool = var.sign_in.oidc ? null : "${var.name}-users"
     domain    = var.sign_in.cognito_domain_prefix
     callback  = "https://${var.domain_name}/oauth2/idpresponse"
-    rule      = { listener = "https", priority = 1, then = terraform_data.alb.id }
+    rule      = { listener = "https", priority = 1, then = terraform_data.alb.id, actions_by = var.sign_in.oidc ? "operator" : "terraform" }
   }
 }

@@ -102,5 +102,10 @@ output "keep_on_destroy" {
 
 output "sign_in_user_pool_id" {
   description = "Cognito user pool of spec.auth (invite users there); empty without sign-in."
-  value       = var.sign_in == null ? "" : "${var.aws_region}_${substr(replace(terraform_data.sign_in[0].id, "-", ""), 0, 9)}"
+  value       = var.sign_in == null ? "" : (var.sign_in.oidc ? "" : "${var.aws_region}_${substr(replace(terraform_data.sign_in[0].id, "-", ""), 0, 9)}")
+}
+
+output "sign_in_oidc_rule_arn" {
+  description = "The listener rule whose actions the operator sets for spec.auth.oidc; empty otherwise."
+  value       = var.sign_in == null ? "" : (var.sign_in.oidc ? "arn:aws:elasticloadbalancing:${var.aws_region}:${local.account_id}:listener-rule/app/${var.name}-alb/${substr(replace(terraform_data.alb.id, "-", ""), 0, 16)}/${substr(replace(terraform_data.sign_in[0].id, "-", ""), 0, 16)}/${substr(replace(terraform_data.sign_in[0].id, "-", ""), 16, 16)}" : "")
 }

@@ -105,3 +105,8 @@ output "sign_in_user_pool_id" {
   description = "Cognito user pool of spec.auth (invite users there); empty without sign-in."
   value       = local.sign_in_on ? aws_cognito_user_pool.sign_in[0].id : ""
 }
+
+output "sign_in_oidc_rule_arn" {
+  description = "The listener rule whose actions the operator sets for spec.auth.oidc; empty otherwise."
+  value       = local.oidc_on ? aws_lb_listener_rule.sign_in_oidc[0].arn : ""
+}

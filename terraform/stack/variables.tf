@@ -233,13 +233,18 @@ variable "storage" {
 }
 
 variable "sign_in" {
-  description = "spec.auth: a Cognito user pool and an ALB rule that authenticates every request before it reaches the app; null: none."
+  description = "spec.auth: an ALB rule that authenticates every request before it reaches the app, with a Cognito user pool the stack creates, or for an OIDC provider whose action (and client secret) the operator sets; null: none."
   type = object({
-    cognito_domain_prefix = string
+    cognito_domain_prefix = optional(string)
+    oidc                  = optional(bool, false)
   })
   default = null
   validation {
-    condition     = var.sign_in == null ? true : (can(regex("^[a-z0-9](-?[a-z0-9]){0,62}$", var.sign_in.cognito_domain_prefix)) && length(regexall("aws|amazon|cognito", var.sign_in.cognito_domain_prefix)) == 0)
+    condition     = var.sign_in == null ? true : (var.sign_in.cognito_domain_prefix != null) != var.sign_in.oidc
+    error_message = "sign_in is either a Cognito pool (cognito_domain_prefix) or OIDC (oidc = true)."
+  }
+  validation {
+    condition     = var.sign_in == null ? true : (var.sign_in.cognito_domain_prefix == null ? true : (can(regex("^[a-z0-9](-?[a-z0-9]){0,62}$", var.sign_in.cognito_domain_prefix)) && length(regexall("aws|amazon|cognito", var.sign_in.cognito_domain_prefix)) == 0))
     error_message = "sign_in.cognito_domain_prefix: lower-case letters, digits and hyphens, without aws, amazon or cognito."
   }
   validation {

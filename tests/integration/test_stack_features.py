@@ -8,6 +8,7 @@ import json
 import pathlib
 import re
 import subprocess
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -17,11 +18,13 @@ import pytest
 
 from llmapp_operator.api.errors import PermanentError, TransientError, Waiting
 from llmapp_operator.cloud.certificates import AcmCertificates, CertificateState
+from llmapp_operator.cloud.sign_in import AlbSignIn
 from llmapp_operator.engine.reconcile import Deps, Previous, converge, status_patch
 from llmapp_operator.engine.teardown import teardown
 from tests.conftest import REPO, needs_terraform
 from tests.integration.conftest import TerraformLog, body_of, state_resources
-from tests.integration.test_reconcile_terraform import SANDBOX_RESOURCES, make_app
+from tests.integration.test_reconcile_terraform import SANDBOX_RESOURCES, MemorySecrets, make_app
+from tests.secrets_scan import secret_for_tests
 from tests.unit.test_app_scaling_and_models import MODELS, SCALING, STACK_STATEMENTS
 
 pytestmark = needs_terraform
@@ -258,3 +261,97 @@ def test_the_stack_s_scaling_resources_follow_the_spec(tmp_path: pathlib.Path) -
     assert made['terraform_data.action["stop"]'] == {"schedule": "cron(0 20 ? * MON-FRI *)", "min": 0, "max": 0,
                                                      "timezone": "Europe/Berlin"}
     assert made['terraform_data.action["start"]']["min"] == 2 and made['terraform_data.action["start"]']["max"] == 6
+
+
+CLIENT_SECRET = secret_for_tests("oidc-client-secret-of-the-app")
+OIDC = {"issuer": "https://login.example.com", "authorizationEndpoint": "https://login.example.com/authorize",
+        "tokenEndpoint": "https://login.example.com/token", "userInfoEndpoint": "https://login.example.com/userinfo",
+        "clientId": "rags-app", "clientSecretRef": {"name": "oidc", "key": "secret"}}
+
+
+class StackOutputs:
+    """The sandbox runner, with the outputs the stack would add: the ALB, its target group and the
+    OIDC rule exist in moto here (the sandbox module has no ALB)."""
+
+    def __init__(self, runner: Any, extra: dict[str, Any]) -> None:
+        self.runner, self.extra = runner, extra
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.runner, name)
+
+    async def apply(self, ws: Any, plan: Any) -> Any:
+        return {**(await self.runner.apply(ws, plan)), **self.extra}
+
+
+def alb_with_a_sign_in_rule(endpoint: str) -> tuple[str, str]:
+    """What the stack makes for spec.auth.oidc: an HTTPS listener and the 503 rule at priority 1."""
+    ec2: Any = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1")
+    elbv2: Any = boto3.client("elbv2", endpoint_url=endpoint, region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"][
+        "SubnetId"] for i, z in ((1, "a"), (2, "b"))]
+    lb = elbv2.create_load_balancer(Name=f"alb-{uuid.uuid4().hex[:8]}", Subnets=subnets)["LoadBalancers"][0]
+    group = elbv2.create_target_group(Name=f"tg-{uuid.uuid4().hex[:8]}", Protocol="HTTP", Port=8501, VpcId=vpc,
+                                      TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=443,
+                                     DefaultActions=[{"Type": "forward", "TargetGroupArn": group}]
+                                     )["Listeners"][0]["ListenerArn"]
+    rule = elbv2.create_rule(ListenerArn=listener, Priority=1,
+                             Conditions=[{"Field": "path-pattern", "Values": ["/*"]}],
+                             Actions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                                 "StatusCode": "503", "ContentType": "text/plain",
+                                 "MessageBody": "Sign-in is being set up."}}])["Rules"][0]["RuleArn"]
+    return rule, group
+
+
+async def test_oidc_sign_in_is_set_by_the_operator_and_its_secret_reaches_no_terraform_status_or_log(
+        deps: Deps, moto_endpoint: str, terraform_log: TerraformLog, tmp_path: pathlib.Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    rule, group = alb_with_a_sign_in_rule(moto_endpoint)
+    values = {("oidc", "secret"): CLIENT_SECRET}
+    deps = replace(deps, runner=StackOutputs(deps.runner, {"sign_in_oidc_rule_arn": rule, "target_group_arn": group}),
+                   secrets=MemorySecrets(values), sign_in=AlbSignIn(moto_endpoint))
+    app = make_app("oidc", domain=DOMAIN, auth={"oidc": OIDC})
+    elbv2: Any = boto3.client("elbv2", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+    first = await converge(app, deps, Previous())
+    assert first.error is None, first.report.message
+    actions = sorted(elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"], key=lambda a: a["Order"])
+    assert [a["Type"] for a in actions] == ["authenticate-oidc", "forward"] and actions[1]["TargetGroupArn"] == group
+    config = actions[0]["AuthenticateOidcConfig"]
+    assert (config["Issuer"], config["ClientId"], config["OnUnauthenticatedRequest"]) == (
+        OIDC["issuer"], "rags-app", "authenticate")
+    status = status_patch(Previous(), first, "t1")
+    assert status["signIn"]["clientId"] == "rags-app" and status["signIn"]["digest"]
+    # The secret went to the ALB only: not to Terraform's inputs or state, not to status, not to a log.
+    tfvars = (deps.settings.workdir / "workspaces" / app.ref.uid / "terraform.tfvars.json").read_text()
+    state = json.dumps(state_resources_full(deps, app))
+    for text in (tfvars, state, json.dumps(status), caplog.text):
+        assert CLIENT_SECRET not in text
+
+    # Nothing changed: the rule is left alone (no ModifyRule).
+    calls: list[str] = []
+    original = deps.sign_in.set_up   # type: ignore[union-attr]
+
+    async def counting(*args: Any, **kwargs: Any) -> None:
+        calls.append("set_up")
+        await original(*args, **kwargs)
+    deps.sign_in.set_up = counting   # type: ignore[union-attr,method-assign]
+    again = await converge(app, deps, Previous.from_status(status))
+    assert again.error is None and calls == []
+    # A rotated secret is set again, and so is a rule someone changed by hand.
+    values[("oidc", "secret")] = secret_for_tests("the-rotated-oidc-secret")
+    rotated = await converge(app, deps, Previous.from_status(status))
+    assert rotated.error is None and calls == ["set_up"]
+    status.update(status_patch(Previous.from_status(status), rotated, "t2"))
+    assert status["signIn"]["digest"] != first.fields["signIn"]["digest"]
+    elbv2.modify_rule(RuleArn=rule, Actions=[{"Type": "forward", "TargetGroupArn": group}])   # sign-in removed by hand
+    mended = await converge(app, deps, Previous.from_status(status))
+    assert mended.error is None and calls == ["set_up", "set_up"]
+    assert [a["Type"] for a in elbv2.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]][0] == "authenticate-oidc"
+
+
+def state_resources_full(deps: Deps, app: Any) -> Any:
+    s3: Any = boto3.client("s3", endpoint_url=deps.settings.aws_endpoint_url, region_name="us-east-1")
+    key = f"{deps.settings.state_key_prefix}/{app.ref.namespace}/{app.ref.name}/terraform.tfstate"
+    return json.loads(s3.get_object(Bucket=deps.settings.state_bucket, Key=key)["Body"].read())

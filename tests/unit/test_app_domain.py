@@ -4,7 +4,10 @@ CertificateIssued condition (pure; ACM and Terraform are in tests/integration/te
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
+
+import pytest
 
 from llmapp_operator.api import conditions
 from llmapp_operator.api.conditions import Outcome, Report
@@ -14,8 +17,10 @@ from llmapp_operator.cloud.certificates import CertificateState, state_of
 from llmapp_operator.config import Settings
 from llmapp_operator.engine import certificate
 from llmapp_operator.runners.modules import load_module
+from llmapp_sandbox.apiserver.errors import ApiError
+from llmapp_sandbox.apiserver.store import WriteOptions
 from tests.spec_samples import BASE
-from tests.unit.test_crd import model_verdict, server_verdict
+from tests.unit.test_crd import _store, model_verdict, server_verdict
 
 DOMAIN = {"name": "rags.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
 
@@ -99,3 +104,52 @@ def test_sign_in_needs_the_domain_and_a_prefix_cognito_accepts() -> None:
                             "spec": spec_with(domain=DOMAIN, auth=auth)})
     prefix = render(app, Settings(), module).tfvars["sign_in"]["cognito_domain_prefix"]
     assert prefix.startswith("signin-") and "aws" not in prefix   # the namespace's "aws" is not in it
+
+
+OIDC = {"issuer": "https://login.example.com", "authorizationEndpoint": "https://login.example.com/authorize",
+        "tokenEndpoint": "https://login.example.com/token", "userInfoEndpoint": "https://login.example.com/userinfo",
+        "clientId": "rags-app", "clientSecretRef": {"name": "oidc", "key": "secret"}}
+
+
+def test_sign_in_is_cognito_or_oidc_and_the_oidc_secret_is_never_a_stack_input() -> None:
+    for auth in ({}, {"cognito": {}, "oidc": OIDC}):
+        both = spec_with(domain=DOMAIN, auth=auth)
+        assert not server_verdict(both)[0] and not model_verdict(both)[0], auth
+    oidc = spec_with(domain=DOMAIN, auth={"oidc": OIDC})
+    assert server_verdict(oidc) == (True, "") == model_verdict(oidc)
+    plain = spec_with(domain=DOMAIN, auth={"oidc": {**OIDC, "issuer": "http://login.example.com"}})
+    assert not server_verdict(plain)[0] and not model_verdict(plain)[0]
+    app = LLMApp.from_body({"metadata": {"name": "rags", "namespace": "team-a", "uid": "u1"}, "spec": oidc})
+    tfvars = render(app, Settings(), load_module("stack", Settings().modules)).tfvars
+    assert tfvars["sign_in"] == {"cognito_domain_prefix": None, "oidc": True}
+    assert "oidc" not in json.dumps({k: v for k, v in tfvars.items() if k != "sign_in"})
+
+
+def test_with_oidc_sign_in_the_port_cannot_change_at_apply_time() -> None:
+    store = _store.__wrapped__()   # a store of its own: the cached one serves dry runs only
+    kind = store.kinds[("llmops.dev", "v1alpha1", "llmapps")]
+    body = {"apiVersion": "llmops.dev/v1alpha1", "kind": "LLMApp", "metadata": {"name": "a", "namespace": "team-a"},
+            "spec": spec_with(domain=DOMAIN, auth={"oidc": OIDC})}
+    store.create(kind, "team-a", body, WriteOptions())
+    with pytest.raises(ApiError, match="containerPort cannot change"):
+        store.update(kind, "team-a", "a", {"spec": {"app": {"containerPort": 8080}}}, "application/merge-patch+json",
+                     None, WriteOptions(), replace=False)
+    store.update(kind, "team-a", "a", {"spec": {"app": {"cpu": 2048, "memory": 4096}}},
+                 "application/merge-patch+json", None, WriteOptions(), replace=False)   # the rest stays editable
+
+
+def test_the_sign_in_rule_is_set_again_only_when_something_changed() -> None:
+    from llmapp_operator.api.spec import OidcSignIn
+    from llmapp_operator.cloud.sign_in import RuleView
+    from llmapp_operator.engine import sign_in
+
+    wanted = sign_in.action_of(OidcSignIn.model_validate(OIDC))
+    digest = sign_in.digest(wanted, "s3cret", "arn:tg", b"k" * 32)
+    assert digest != sign_in.digest(wanted, "rotated", "arn:tg", b"k" * 32) != sign_in.digest(wanted, "s3cret",
+                                                                                                "arn:tg")
+    assert "s3cret" not in digest
+    set_up = RuleView(oidc=wanted, forwards_to="arn:tg")
+    assert not sign_in.needs_setting(wanted, digest, "arn:tg", set_up, {"digest": digest})
+    assert sign_in.needs_setting(wanted, digest, "arn:tg", set_up, {"digest": "other"})        # a new secret
+    assert sign_in.needs_setting(wanted, digest, "arn:tg2", set_up, {"digest": digest})        # a new group
+    assert sign_in.needs_setting(wanted, digest, "arn:tg", RuleView(None, "arn:tg"), {"digest": digest})  # by hand

@@ -524,11 +524,11 @@ def test_real_checkov_on_the_stack_directory_root_resources_only(real: dict[str,
     """Without the module code (no registry in CI) Checkov scans the root module only: the module
     blocks (CKV_TF_1, one per module), the AZ data source, the deploy role and its policy, the
     domain's alias record, the autoscaling target, policies and scheduled actions, and the storage
-    bucket's policy document, the sign-in user pool and its listener rule."""
+    bucket's policy document, the sign-in user pool and its listener rules."""
     code, stdout, stderr = real["runs"]["directory"]
     assert code == 1, stderr[-2000:]
     (report,) = _json(stdout)
-    assert report["summary"]["resource_count"] == 11 and report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["resource_count"] == 12 and report["summary"]["parsing_errors"] == 0
     assert failed_ids([report]) == ["CKV_AWS_394", *["CKV_TF_1"] * 8]
     code, stdout, stderr = real["runs"]["directory-waived"]
     assert code == 0, stderr[-2000:]

@@ -166,6 +166,7 @@ ASCII_PATTERNS = {api.REPOSITORY_PATTERN, api.ENVIRONMENT_PATTERN, api.ENV_NAME_
                   api.SECRET_KEY_PATTERN, api.REGION_PATTERN, api.MODULE_NAME_PATTERN, api.DURATION_PATTERN,
                   api.VPC_CIDR_PATTERN, api.IMAGE_PATTERN, api.RULE_ID_PATTERN, api.BEDROCK_MODEL_PATTERN,
                   api.SCALING_CRON_PATTERN, api.TIMEZONE_PATTERN, api.DOMAIN_PATTERN, api.HOSTED_ZONE_PATTERN,
+                  api.COGNITO_PREFIX_PATTERN, api.HTTPS_URL_PATTERN, api.CLIENT_ID_PATTERN, api.OAUTH_SCOPE_PATTERN,
                   r"^(auto|manual|[0-9a-f]{16})$",
                   r"^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$", r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                   r"^[A-Za-z0-9!_.*'()/-]{1,200}$", r"^[A-Za-z0-9_.-]{3,255}$"}

@@ -24,7 +24,8 @@ MODULES = {"stack": STACK, "sandbox": SANDBOX}
 # Outputs the operator itself reads: status.url and the GitHub environment variables.
 OPERATOR_READS = {"url", "alb_dns", *GITHUB_VARIABLE_OUTPUTS.values(),
                   "ecs_task_definition_arn", "target_group_arn", "container_port",   # engine/rollout.py
-                  "keep_on_destroy", "storage_bucket"}   # engine/teardown.py
+                  "keep_on_destroy", "storage_bucket",   # engine/teardown.py
+                  "sign_in_oidc_rule_arn"}   # engine/reconcile.py (spec.auth.oidc)
 EXPECTED_MODULE_VERSIONS = {
     "terraform-aws-modules/vpc/aws": "6.6.0",
     "terraform-aws-modules/s3-bucket/aws": "5.15.4",

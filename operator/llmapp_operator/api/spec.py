@@ -61,6 +61,10 @@ DOMAIN_PATTERN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}
 HOSTED_ZONE_PATTERN = r"^Z[A-Z0-9]{1,31}$"
 # A Cognito hosted-UI domain prefix: lower-case letters, digits and single hyphens inside.
 COGNITO_PREFIX_PATTERN = r"^[a-z0-9](-?[a-z0-9]){0,62}$"
+# ASCII only (an IdP's endpoints are): the spec-size bound counts such a string at 1 byte a character.
+HTTPS_URL_PATTERN = r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]*)?$"
+CLIENT_ID_PATTERN = r"^[!-~]+$"   # printable ASCII, no space
+OAUTH_SCOPE_PATTERN = r"^[A-Za-z0-9:_./-]+( [A-Za-z0-9:_./-]+)*$"
 MODEL_ENTRIES = 8
 MODEL_ENV_LENGTH = 64
 # What the operator itself sets in the container's environment from spec.app.models.
@@ -520,13 +524,49 @@ class CognitoSignIn(Model):
         return prefix
 
 
+HttpsUrl = Annotated[str, Field(max_length=256, pattern=HTTPS_URL_PATTERN)]
+
+
+class OidcSignIn(Model):
+    """An existing OpenID Connect identity provider (Entra ID, Okta, Google, Keycloak…). The ALB is
+    its confidential client: register https://DOMAIN/oauth2/idpresponse as the redirect URI there."""
+
+    issuer: HttpsUrl
+    """The provider's issuer, e.g. https://login.example.com."""
+    authorization_endpoint: HttpsUrl
+    """Its authorization endpoint (authorization_endpoint in its .well-known/openid-configuration)."""
+    token_endpoint: HttpsUrl
+    """Its token endpoint."""
+    user_info_endpoint: HttpsUrl
+    """Its user info endpoint."""
+    client_id: Annotated[str, Field(min_length=1, max_length=255, pattern=CLIENT_ID_PATTERN)]
+    """The client id the provider gave the app."""
+    client_secret_ref: SecretKeyRef
+    """The Secret key that holds the client secret (the Secret must consent, like app secrets). The
+    operator hands it to the ALB itself: it never reaches Terraform, its state or plan output, logs,
+    Events or status."""
+    scope: Annotated[str, Field(max_length=256, pattern=OAUTH_SCOPE_PATTERN)] = "openid"
+    """Scopes to request, space-separated."""
+
+
 class AuthSpec(Model):
     """Sign-in in front of the app: the load balancer authenticates every request before it reaches
-    the app (the target group's health check is not affected)."""
+    the app (the target group's health check is not affected). Exactly one of cognito or oidc."""
 
-    cognito: CognitoSignIn
-    """Users in a Cognito user pool the stack creates. (An existing OIDC identity provider is not
-    offered yet.)"""
+    model_config = ConfigDict(json_schema_extra=k8s(
+        cel("has(self.cognito) != has(self.oidc)", "set exactly one of spec.auth.cognito and spec.auth.oidc"),
+    ))
+
+    cognito: CognitoSignIn | None = None
+    """Users in a Cognito user pool the stack creates."""
+    oidc: OidcSignIn | None = None
+    """Users of an existing OpenID Connect identity provider."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AuthSpec:
+        if (self.cognito is None) == (self.oidc is None):
+            raise ValueError("set exactly one of spec.auth.cognito and spec.auth.oidc")
+        return self
 
 
 class NetworkSpec(Model):
@@ -783,6 +823,13 @@ class LLMAppSpec(Model):
             field_path=".domain"),
         cel("!has(self.auth) || has(self.domain)",
             "spec.auth needs spec.domain: sign-in works over HTTPS at the app's own name", field_path=".auth"),
+        # The operator's sign-in rule forwards to the port's target group, which AWS will not delete
+        # while a rule uses it: the port change would fail at apply time, again and again.
+        cel("!has(self.auth) || !has(self.auth.oidc) || !has(oldSelf.auth) || !has(oldSelf.auth.oidc) || "
+            "self.app.containerPort == oldSelf.app.containerPort",
+            "with spec.auth.oidc, spec.app.containerPort cannot change (AWS keeps the old target group while the "
+            "sign-in rule forwards to it): remove spec.auth.oidc, change the port, then add it back",
+            field_path=".app.containerPort"),
     ))
 
     environment: Annotated[str, Field(max_length=63, pattern=ENVIRONMENT_PATTERN)]

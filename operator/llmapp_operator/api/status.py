@@ -114,6 +114,17 @@ class ScalingRange(StatusModel):
     """Most tasks now."""
 
 
+class SignInStatus(StatusModel):
+    """The OIDC sign-in rule as the operator set it last (spec.auth.oidc); never the client secret."""
+
+    provider: str | None = None
+    """The provider's issuer."""
+    client_id: str | None = None
+    """The client id the rule authenticates as."""
+    digest: str | None = None
+    """A keyed digest of what was set, the secret included: a new secret sets the rule again."""
+
+
 class RolloutStatus(StatusModel):
     """The ECS service as the operator last saw or set it (docs/stack.md, "Rollout")."""
 
@@ -190,6 +201,8 @@ class LLMAppStatus(StatusModel):
     """The last drift check."""
     rollout: RolloutStatus | None = None
     """What the ECS service runs, and how many tasks."""
+    sign_in: SignInStatus | None = None
+    """The OIDC sign-in rule of spec.auth.oidc, as set last."""
     conditions: Annotated[list[Condition], Field(json_schema_extra=k8s(list_type="map", list_map_keys=["type"]))
                           ] = Field(default_factory=list)
     """kstatus conditions: Ready, Reconciling, Stalled, InfraApplied, GitHubSynced, Deployed, AppHealthy,

@@ -164,8 +164,11 @@ def sign_in_variable(app: LLMApp) -> dict[str, Any] | None:
     auth = app.spec.auth
     if auth is None:
         return None
+    if auth.cognito is None:
+        # oidc: the stack makes the rule; the operator sets its action (with the client secret) itself.
+        return {"cognito_domain_prefix": None, "oidc": True}
     identity = hashlib.sha256(f"{app.ref.namespace}/{app.ref.name}".encode()).hexdigest()[:16]
-    return {"cognito_domain_prefix": auth.cognito.domain_prefix or f"signin-{identity}"}
+    return {"cognito_domain_prefix": auth.cognito.domain_prefix or f"signin-{identity}", "oidc": False}
 
 
 def render_variables(

@@ -23,8 +23,9 @@ from llmapp_operator.api.spec import GitHubSecret, InvalidSpec, LLMApp, SecretVa
 from llmapp_operator.api.tenancy import Grant, TenantPolicy, grant
 from llmapp_operator.api.workspace import Workspace, render, with_running_image
 from llmapp_operator.cloud.certificates import CertificateState
+from llmapp_operator.cloud.sign_in import OidcAction, RuleView
 from llmapp_operator.config import Settings
-from llmapp_operator.engine import certificate
+from llmapp_operator.engine import certificate, sign_in
 from llmapp_operator.engine.rollout import RolloutResult, ServiceControl, roll_out, running_image
 from llmapp_operator.github.sync import DesiredGitHubState, GitHubSyncRecord, GitHubTarget, require_allowed_host
 from llmapp_operator.kube.secrets import SecretReader
@@ -115,6 +116,8 @@ class Deps:
     """The ECS service's task count and revision (cloud.ecs_service); None: left alone (the sandbox)."""
     certificates: CertificatePort | None = None
     """spec.domain's certificate as ACM sees it (cloud.certificates); None: never asked."""
+    sign_in: SignInPort | None = None
+    """The ALB's OIDC sign-in rule (cloud.sign_in); None: left as the stack made it (503)."""
 
     async def policy_for(self, namespace: str) -> TenantPolicy:
         if self.tenants is not None:
@@ -129,6 +132,14 @@ class Deps:
             raise PermanentError("spec.terraform.runner is job, but this operator runs without the job runner",
                                  reason="JobRunnerUnavailable")
         return self.job_runner
+
+
+class SignInPort(Protocol):
+    """cloud.sign_in.AlbSignIn, as a dependency tests point at moto."""
+
+    async def observe(self, region: str, rule_arn: str) -> RuleView: ...
+    async def set_up(self, region: str, rule_arn: str, action: OidcAction, client_secret: str,
+                     target_group_arn: str) -> None: ...
 
 
 class CertificatePort(Protocol):
@@ -152,6 +163,7 @@ class Previous:
     drift_checked_at: str | None = None
     state: str | None = None
     rollout: Mapping[str, Any] = field(default_factory=dict)
+    sign_in: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Previous:
@@ -168,6 +180,7 @@ class Previous:
             drift_checked_at=(status.get("drift") or {}).get("checkedAt"),
             state=status.get("state"),
             rollout=dict(status.get("rollout") or {}),
+            sign_in=dict(status.get("signIn") or {}),
         )
 
 
@@ -477,6 +490,10 @@ async def _converge(
         rolled = await _roll_out(app, deps, previous, outputs, applied_now=plan is not None or recovered is not None)
         if rolled is not None:
             fields["rollout"] = rolled.status
+        step = "sign-in"
+        signed = await _sync_sign_in(app, deps, previous, outputs)
+        if signed is not None:
+            fields["signIn"] = signed
         # The GitHub environment before the rollout's verdict: a pipeline's first deploy needs its names.
         step = "github"
         github_status, moved = await _sync_github(app, deps, previous, outputs, ws)
@@ -639,6 +656,24 @@ async def _roll_out(app: LLMApp, deps: Deps, previous: Previous, outputs: Output
     return await roll_out(deps.service, app.spec.aws.region, app.spec.app.rollout_mode, app.spec.app.desired_count,
                           outputs, previous.rollout, applied_now=applied_now,
                           scaling=(scaling.min_tasks, scaling.max_tasks) if scaling else None)
+
+
+async def _sync_sign_in(app: LLMApp, deps: Deps, previous: Previous, outputs: Outputs) -> dict[str, Any] | None:
+    """spec.auth.oidc: the rule authenticates with the provider, then forwards to the app (engine/sign_in.py)."""
+    oidc = app.spec.auth.oidc if app.spec.auth is not None else None
+    rule_arn, target_group = str(outputs.get("sign_in_oidc_rule_arn") or ""), str(outputs.get("target_group_arn") or "")
+    if oidc is None or deps.sign_in is None or not rule_arn or not target_group:
+        return None
+    if deps.secrets is None:
+        raise PermanentError("this operator cannot read Kubernetes Secrets", reason="SecretsUnavailable")
+    ref = oidc.client_secret_ref
+    secret = await deps.secrets.read(app.ref.namespace, ref.name, ref.key, reader=app.ref.name)
+    wanted = sign_in.action_of(oidc)
+    wanted_digest = sign_in.digest(wanted, secret, target_group, _digest_key(deps.settings))
+    rule = await deps.sign_in.observe(app.spec.aws.region, rule_arn)
+    if sign_in.needs_setting(wanted, wanted_digest, target_group, rule, previous.sign_in):
+        await deps.sign_in.set_up(app.spec.aws.region, rule_arn, wanted, secret, target_group)
+    return sign_in.SignInStatus(oidc.issuer, oidc.client_id, wanted_digest).as_status()
 
 
 async def _app_health(app: LLMApp, deps: Deps, outputs: Outputs) -> tuple[bool, str, str] | None:

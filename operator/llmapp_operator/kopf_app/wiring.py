@@ -14,6 +14,7 @@ def build_deps(settings: Settings) -> Any:
     from llmapp_operator.cloud.app_secrets import AppSecrets
     from llmapp_operator.cloud.certificates import AcmCertificates
     from llmapp_operator.cloud.ecs_service import EcsService
+    from llmapp_operator.cloud.sign_in import AlbSignIn
     from llmapp_operator.cloud.state import RecordStore, StateBackend
     from llmapp_operator.engine.reconcile import Deps
     from llmapp_operator.github import sync as github_sync
@@ -37,6 +38,8 @@ def build_deps(settings: Settings) -> Any:
         tenants=PolicyFile(settings),
         service=EcsService(settings.aws_endpoint_url) if settings.service_control else None,
         certificates=AcmCertificates(settings.aws_endpoint_url),
+        # The same switch as the ECS service: what the operator sets on the app's AWS resources itself.
+        sign_in=AlbSignIn(settings.aws_endpoint_url) if settings.service_control else None,
     )
 
 
