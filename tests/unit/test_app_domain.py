@@ -11,16 +11,19 @@ import pytest
 
 from llmapp_operator.api import conditions
 from llmapp_operator.api.conditions import Outcome, Report
-from llmapp_operator.api.spec import LLMApp
+from llmapp_operator.api.spec import LLMApp, OidcSignIn
 from llmapp_operator.api.workspace import render
 from llmapp_operator.cloud.certificates import CertificateState, state_of
+from llmapp_operator.cloud.sign_in import RuleView
 from llmapp_operator.config import Settings
-from llmapp_operator.engine import certificate
+from llmapp_operator.engine import certificate, sign_in
+from llmapp_operator.review.cost import estimate_monthly_cost, load_price_table
 from llmapp_operator.runners.modules import load_module
 from llmapp_sandbox.apiserver.errors import ApiError
 from llmapp_sandbox.apiserver.store import WriteOptions
 from tests.spec_samples import BASE
 from tests.unit.test_crd import _store, model_verdict, server_verdict
+from tests.unit.test_review import change, stack_plan
 
 DOMAIN = {"name": "rags.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
 
@@ -139,10 +142,6 @@ def test_with_oidc_sign_in_the_port_cannot_change_at_apply_time() -> None:
 
 
 def test_the_sign_in_rule_is_set_again_only_when_something_changed() -> None:
-    from llmapp_operator.api.spec import OidcSignIn
-    from llmapp_operator.cloud.sign_in import RuleView
-    from llmapp_operator.engine import sign_in
-
     wanted = sign_in.action_of(OidcSignIn.model_validate(OIDC))
     digest = sign_in.digest(wanted, "s3cret", "arn:tg", b"k" * 32)
     assert digest != sign_in.digest(wanted, "rotated", "arn:tg", b"k" * 32) != sign_in.digest(wanted, "s3cret",
@@ -153,3 +152,14 @@ def test_the_sign_in_rule_is_set_again_only_when_something_changed() -> None:
     assert sign_in.needs_setting(wanted, digest, "arn:tg", set_up, {"digest": "other"})        # a new secret
     assert sign_in.needs_setting(wanted, digest, "arn:tg2", set_up, {"digest": digest})        # a new group
     assert sign_in.needs_setting(wanted, digest, "arn:tg", RuleView(None, "arn:tg"), {"digest": digest})  # by hand
+
+
+def test_the_estimate_lists_the_domain_s_records_and_the_user_pool() -> None:
+    plan = stack_plan()
+    plan["resource_changes"] += [change("", "aws_route53_record", "app", {"type": "A"}, index=0),
+                                 change("module.acm", "aws_route53_record", "validation", {"type": "CNAME"}, index=0),
+                                 change("", "aws_cognito_user_pool", "sign_in", {}, index=0)]
+    table = load_price_table("eu-west-1")
+    total, lines = estimate_monthly_cost(plan, table)
+    assert "Route53 records (2): 0.00 USD" in lines and "Cognito user pool (1): 0.00 USD" in lines
+    assert total == estimate_monthly_cost(stack_plan(), table)[0]   # both free at the baseline
