@@ -163,3 +163,11 @@ def test_the_estimate_lists_the_domain_s_records_and_the_user_pool() -> None:
     total, lines = estimate_monthly_cost(plan, table)
     assert "Route53 records (2): 0.00 USD" in lines and "Cognito user pool (1): 0.00 USD" in lines
     assert total == estimate_monthly_cost(stack_plan(), table)[0]   # both free at the baseline
+
+
+def test_service_control_off_leaves_the_sign_in_rule_alone_too() -> None:
+    from llmapp_operator.kopf_app.wiring import build_deps
+
+    off = build_deps(Settings(service_control=False))
+    assert off.sign_in is None and off.service is None
+    assert build_deps(Settings()).sign_in is not None
