@@ -21,7 +21,7 @@ from llmapp_operator.api.errors import PermanentError, ReconcileError, Transient
 from llmapp_operator.api.record import AppliedRecord, BackendRecord, GitHubRecord
 from llmapp_operator.api.spec import GitHubSecret, InvalidSpec, LLMApp, SecretValue
 from llmapp_operator.api.tenancy import Grant, TenantPolicy, grant
-from llmapp_operator.api.workspace import Workspace, render, with_running_image
+from llmapp_operator.api.workspace import Workspace, render, scaling_tasks, with_running_image
 from llmapp_operator.cloud.certificates import CertificateState
 from llmapp_operator.cloud.sign_in import OidcAction, RuleView
 from llmapp_operator.config import Settings
@@ -652,10 +652,8 @@ async def _roll_out(app: LLMApp, deps: Deps, previous: Previous, outputs: Output
                     applied_now: bool) -> RolloutResult | None:
     if deps.service is None:
         return None
-    scaling = app.spec.app.scaling
     return await roll_out(deps.service, app.spec.aws.region, app.spec.app.rollout_mode, app.spec.app.desired_count,
-                          outputs, previous.rollout, applied_now=applied_now,
-                          scaling=(scaling.min_tasks, scaling.max_tasks) if scaling else None)
+                          outputs, previous.rollout, applied_now=applied_now, scaling=scaling_tasks(app))
 
 
 async def _sync_sign_in(app: LLMApp, deps: Deps, previous: Previous, outputs: Outputs) -> dict[str, Any] | None:
@@ -673,7 +671,7 @@ async def _sync_sign_in(app: LLMApp, deps: Deps, previous: Previous, outputs: Ou
     rule = await deps.sign_in.observe(app.spec.aws.region, rule_arn)
     if sign_in.needs_setting(wanted, wanted_digest, target_group, rule, previous.sign_in):
         await deps.sign_in.set_up(app.spec.aws.region, rule_arn, wanted, secret, target_group)
-    return sign_in.SignInStatus(oidc.issuer, oidc.client_id, wanted_digest).as_status()
+    return {"provider": oidc.issuer, "clientId": oidc.client_id, "digest": wanted_digest}   # status.signIn
 
 
 async def _app_health(app: LLMApp, deps: Deps, outputs: Outputs) -> tuple[bool, str, str] | None:

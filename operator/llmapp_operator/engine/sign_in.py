@@ -1,16 +1,14 @@
 """spec.auth.oidc after Terraform: the operator sets the sign-in rule's actions itself, because they
-carry the client secret (cloud/sign_in.py does the calls). `decide` is pure: whether the rule needs
-setting, from what status remembers (a keyed digest, never the secret) and what the rule says now.
+carry the client secret (cloud/sign_in.py does the calls). `needs_setting` is pure: whether the rule
+needs setting, from what status remembers (a keyed digest, never the secret) and what the rule says now.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from llmapp_operator.api.digests import keyed_digest
 from llmapp_operator.api.spec import OidcSignIn
 from llmapp_operator.cloud.sign_in import OidcAction, RuleView
 
@@ -26,19 +24,7 @@ def digest(action: OidcAction, client_secret: str, target_group_arn: str, key: b
     """HMAC-SHA256 with the install's key over what the rule is set to, the secret included (a new
     secret sets the rule again); without the key nobody can test guesses of the secret against it."""
     payload = "\0".join((*(str(v) for v in vars(action).values()), target_group_arn, client_secret)).encode()
-    if key:
-        return "hmac-sha256:" + hmac.new(key, payload, hashlib.sha256).hexdigest()[:32]
-    return "sha256:" + hashlib.sha256(_SALT + payload).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class SignInStatus:
-    provider: str
-    client_id: str
-    digest: str
-
-    def as_status(self) -> dict[str, Any]:
-        return {"provider": self.provider, "clientId": self.client_id, "digest": self.digest}
+    return keyed_digest(payload, key, _SALT)
 
 
 def needs_setting(wanted: OidcAction, wanted_digest: str, target_group_arn: str, rule: RuleView,

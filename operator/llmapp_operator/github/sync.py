@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import hashlib
-import hmac
 import re
 import time
 import urllib.parse
@@ -32,6 +30,7 @@ from typing import TypeVar
 import github
 from github import Auth, Github, GithubException
 
+from llmapp_operator.api.digests import keyed_digest
 from llmapp_operator.api.errors import PermanentError, TransientError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -122,10 +121,7 @@ def desired_digest(desired: DesiredGitHubState, environment: str, key: bytes = b
     for kind, items in (("v", desired.variables), ("s", desired.secrets)):
         for name in sorted(items):
             parts.append(f"{kind}\0{name}\0".encode() + items[name].encode() + b"\0")
-    payload = b"".join(parts)
-    if key:
-        return "hmac-sha256:" + hmac.new(key, payload, hashlib.sha256).hexdigest()[:32]
-    return "sha256:" + hashlib.sha256(_DIGEST_SALT + payload).hexdigest()[:32]
+    return keyed_digest(b"".join(parts), key, _DIGEST_SALT)
 
 
 def classify(exc: GithubException, what: str, now: Callable[[], float] = time.time) -> TransientError | PermanentError:
