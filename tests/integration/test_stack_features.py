@@ -355,3 +355,24 @@ def state_resources_full(deps: Deps, app: Any) -> Any:
     s3: Any = boto3.client("s3", endpoint_url=deps.settings.aws_endpoint_url, region_name="us-east-1")
     key = f"{deps.settings.state_key_prefix}/{app.ref.namespace}/{app.ref.name}/terraform.tfstate"
     return json.loads(s3.get_object(Bucket=deps.settings.state_bucket, Key=key)["Body"].read())
+
+
+def test_the_shared_variables_refuse_what_the_stack_cannot_build(tmp_path: pathlib.Path) -> None:
+    """terraform/stack/variables.tf, which the sandbox links: its validations, as terraform runs them."""
+    (tmp_path / "variables.tf").write_text((REPO / "terraform" / "stack" / "variables.tf").read_text())
+    terraform(tmp_path, "init", "-input=false")
+    common = ["plan", "-input=false", "-no-color", "-var=name=n", "-var=environment=dev", "-var=aws_region=us-east-1",
+              "-var=github_repository=a/b", "-var=github_environment=dev"]
+    domain = ["-var=domain_name=rags.example.com", "-var=domain_zone_id=Z123"]
+    refused = {
+        "sign_in needs domain_name": ['-var=sign_in={oidc=true}'],
+        "either a Cognito pool": [*domain, '-var=sign_in={cognito_domain_prefix="p",oidc=true}'],
+        "without aws, amazon or cognito": [*domain, '-var=sign_in={cognito_domain_prefix="my-aws-app"}'],
+        "no wildcard": ["-var=domain_name=*.example.com", "-var=domain_zone_id=Z123"],
+        "set exactly when domain_name is": ["-var=domain_zone_id=Z123"],
+    }
+    for message, args in refused.items():
+        done = subprocess.run(["terraform", f"-chdir={tmp_path}", *common, *args], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 1 and message in " ".join(done.stderr.split()), (message, done.stderr[-600:])
+    assert "No changes" in terraform(tmp_path, *common, *domain, '-var=sign_in={cognito_domain_prefix="p"}')
